@@ -1,0 +1,104 @@
+"""gate keys: virtual keys (create, list, show, revoke, rotate)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from cli.backend import BackendError, backend_for
+from cli.context import console, fail, globals_, parse_duration, print_json, when
+
+app = typer.Typer(help="Manage virtual keys.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _run(ctx: typer.Context, method: str, *args):
+    try:
+        return getattr(backend_for(globals_(ctx)), method)(*args)
+    except BackendError as exc:
+        fail(str(exc))
+
+
+def _models(value: list[str] | None) -> str:
+    return ", ".join(value) if value else "all"
+
+
+def _table(keys: list[dict]) -> Table:
+    table = Table(title="Virtual keys", title_justify="left")
+    for col in ("id", "name", "prefix", "models", "status", "created", "expires"):
+        table.add_column(col)
+    colors = {"active": "green", "revoked": "red", "expired": "yellow"}
+    for k in keys:
+        table.add_row(k["id"], k["name"], k["prefix"] + "…", _models(k["models"]),
+                      f"[{colors.get(k['status'], 'white')}]{k['status']}[/]",
+                      when(k["created_at"]), when(k["expires_at"]))
+    return table
+
+
+def _show_secret(created: dict, verb: str) -> None:
+    info = created["info"]
+    console.print(Panel.fit(
+        f"[bold]{created['key']}[/]\n\nThis secret is shown once; only its hash is stored.",
+        title=f"key '{info['name']}' {verb} ({info['id']})", border_style="green"), highlight=False)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="A unique name for the key.")],
+    models: Annotated[str | None, typer.Option(help="Comma-separated aliases it may use (default: all).")] = None,
+    expires: Annotated[str | None, typer.Option(help="Lifetime such as 30d, 12h or 2w.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create a key and print its secret once."""
+    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    expires_at = time.time() + parse_duration(expires) if expires else None
+    created = _run(ctx, "create_key", name, model_list, expires_at)
+    if json:
+        print_json({"key": created["key"], **created["info"]})
+    else:
+        _show_secret(created, "created")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """List keys (never their secrets)."""
+    keys = _run(ctx, "list_keys")
+    if json:
+        print_json(keys)
+    elif not keys:
+        console.print("No keys yet: [bold]gate keys create --name NAME[/]")
+    else:
+        console.print(_table(keys))
+
+
+@app.command("show")
+def show(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id or name.")],
+         json: JsonOpt = False) -> None:
+    """Show one key."""
+    info = _run(ctx, "show_key", key)
+    print_json(info) if json else console.print(_table([info]))
+
+
+@app.command("revoke")
+def revoke(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id or name.")],
+           json: JsonOpt = False) -> None:
+    """Revoke a key: it stops working at once."""
+    info = _run(ctx, "revoke_key", key)
+    print_json(info) if json else console.print(f"revoked [bold]{info['name']}[/] ({info['id']})")
+
+
+@app.command("rotate")
+def rotate(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id or name.")],
+           json: JsonOpt = False) -> None:
+    """Give a key a new secret; the old secret stops working at once."""
+    created = _run(ctx, "rotate_key", key)
+    if json:
+        print_json({"key": created["key"], **created["info"]})
+    else:
+        _show_secret(created, "rotated")

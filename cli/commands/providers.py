@@ -1,0 +1,108 @@
+"""gate providers: the upstreams in gateway.toml (edited in place, comments kept)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import tomlkit
+import typer
+from rich.table import Table
+
+from cli.backend import BackendError, backend_for
+from cli.config_edit import edit, table
+from cli.context import console, fail, globals_, print_json
+from server.settings import ConfigError
+
+app = typer.Typer(help="Manage upstream providers (edits gateway.toml).", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name, used in routes as NAME:model.")],
+    url: Annotated[str | None, typer.Option(help="Base URL of an OpenAI-compatible API, e.g. http://gpu1:8000/v1.")] = None,
+    kind: Annotated[str, typer.Option(help="openai (any OpenAI-compatible server) or llamacpp (in process).")] = "openai",
+    api_key: Annotated[str | None, typer.Option(help="Secret reference: env:VAR or file:PATH.")] = None,
+    locality: Annotated[str, typer.Option(help="local (on site) or cloud.")] = "local",
+    model: Annotated[str | None, typer.Option(help="llamacpp: a .gguf path or pypi:PACKAGE.")] = None,
+    price_in: Annotated[float | None, typer.Option(help="USD per million input tokens.")] = None,
+    price_out: Annotated[float | None, typer.Option(help="USD per million output tokens.")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace a provider of the same name.")] = False,
+) -> None:
+    """Add an upstream provider."""
+    g = globals_(ctx)
+    entry = tomlkit.table()
+    entry["kind"] = kind
+    if kind == "openai":
+        if not url:
+            fail("--url is required for kind openai")
+        entry["url"] = url
+        if api_key:
+            entry["api_key"] = api_key
+        entry["locality"] = locality
+    elif kind == "llamacpp":
+        if not model:
+            fail("--model is required for kind llamacpp")
+        entry["model"] = model
+    else:
+        fail(f"unknown kind '{kind}' (expected openai or llamacpp)")
+    if price_in is not None:
+        entry["price_in"] = price_in
+    if price_out is not None:
+        entry["price_out"] = price_out
+
+    def change(doc) -> None:
+        providers = table(doc, "providers")
+        if name in providers and not replace:
+            fail(f"provider '{name}' exists already (use --replace)")
+        providers[name] = entry
+
+    try:
+        edit(g.config, change)
+    except ConfigError as exc:
+        fail(str(exc))
+    console.print(f"added provider [bold]{name}[/] to {g.config}", highlight=False)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Provider name.")]) -> None:
+    """Remove a provider that no model routes to."""
+    g = globals_(ctx)
+
+    def change(doc) -> None:
+        providers = doc.get("providers", {})
+        if name not in providers:
+            fail(f"no provider named '{name}'")
+        users = [alias for alias, m in doc.get("models", {}).items()
+                 if any(str(t).split(":", 1)[0] == name for t in m.get("route", []))]
+        if users:
+            fail(f"provider '{name}' is in the routes of: {', '.join(users)}; change those first")
+        del providers[name]
+
+    try:
+        edit(g.config, change)
+    except ConfigError as exc:
+        fail(str(exc))
+    console.print(f"removed provider [bold]{name}[/]", highlight=False)
+
+
+@app.command("list")
+def list_(ctx: typer.Context,
+          json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List providers with a live check of each."""
+    g = globals_(ctx)
+    try:
+        rows = backend_for(g).providers()
+    except BackendError as exc:
+        fail(str(exc))
+    if json:
+        print_json(rows)
+        return
+    out = Table(title="Providers", title_justify="left")
+    for col in ("name", "kind", "locality", "status", "latency", "detail"):
+        out.add_column(col)
+    for r in rows:
+        status = "[green]up[/]" if r["ok"] else "[red]down[/]"
+        latency = f"{r['latency_ms']:.1f} ms" if r.get("latency_ms") is not None else "-"
+        out.add_row(r["name"], r["kind"], r["locality"], status, latency, r["detail"])
+    console.print(out)

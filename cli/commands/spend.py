@@ -1,0 +1,44 @@
+"""gate spend: what the ledger says was used and spent."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.backend import BackendError, backend_for
+from cli.context import console, fail, globals_, parse_since, print_json
+
+
+def spend(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="Group by key, model, provider or day.")] = "key",
+    since: Annotated[str | None, typer.Option(help="A duration ago (7d) or a date (2026-11-01).")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Requests, tokens and cost from the ledger."""
+    try:
+        lines = backend_for(globals_(ctx)).spend(by, parse_since(since))
+    except BackendError as exc:
+        fail(str(exc))
+    if json:
+        print_json(lines)
+        return
+    table = Table(title=f"Spend by {by}" + (f" since {since}" if since else ""), title_justify="left")
+    table.add_column(by)
+    for col in ("requests", "errors", "input tokens", "output tokens", "cost (USD)"):
+        table.add_column(col, justify="right")
+    for line in lines:
+        est = "~" if line["estimated"] else ""
+        table.add_row(line["group"], f"{line['requests']:,}", f"{line['errors']:,}",
+                      f"{est}{line['input_tokens']:,}", f"{est}{line['output_tokens']:,}",
+                      f"{line['cost']:.4f}")
+    if lines:
+        table.add_section()
+        table.add_row("total", f"{sum(x['requests'] for x in lines):,}", f"{sum(x['errors'] for x in lines):,}",
+                      f"{sum(x['input_tokens'] for x in lines):,}", f"{sum(x['output_tokens'] for x in lines):,}",
+                      f"{sum(x['cost'] for x in lines):.4f}", style="bold")
+    console.print(table)
+    if any(x["estimated"] for x in lines):
+        console.print("~ some token counts were estimated locally (the upstream reported no usage)")

@@ -1,0 +1,81 @@
+"""What every command shares: the config file, the admin backend, output helpers."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NoReturn
+
+import msgspec
+import typer
+from rich.console import Console
+
+from server.settings import ConfigError, Settings, config_path, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class Globals:
+    config: Path
+    url: str | None
+    admin_token: str | None
+
+    def settings(self) -> Settings:
+        try:
+            return load_settings(self.config)
+        except ConfigError as exc:
+            fail(str(exc))
+
+
+def globals_(ctx: typer.Context) -> Globals:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Globals):
+        root.obj = Globals(config_path(None), None, None)
+    return root.obj
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """'30d', '12h', '90m', '2w', '45s' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not match:
+        raise typer.BadParameter(f"'{text}' is not a duration like 30d, 12h, 90m or 2w")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_since(text: str | None) -> float | None:
+    """A duration ago ('7d') or a date/time ('2026-11-01', '2026-11-01T08:00')."""
+    if not text:
+        return None
+    if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[smhdw]\s*", text):
+        return time.time() - parse_duration(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is neither a duration (7d) nor a date (2026-11-01)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M")

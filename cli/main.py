@@ -1,0 +1,48 @@
+"""The Typer root: global options and the command registry; nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.commands import config, keys, models, providers, serve, spend
+from cli.context import Globals
+from server.settings import config_path
+
+app = typer.Typer(
+    name="gate",
+    help="A local AI gateway: one OpenAI-compatible endpoint for a site's own models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="gateway.toml to use (else GATE_CONFIG, else ./gateway.toml).")] = None,
+    url: Annotated[str | None, typer.Option(
+        envvar="GATE_URL", help="Act on a running gateway's admin API instead of the local file.")] = None,
+    admin_token: Annotated[str | None, typer.Option(
+        envvar="GATE_ADMIN_TOKEN", show_envvar=True, help="Admin token for --url.")] = None,
+) -> None:
+    ctx.obj = Globals(config_path(config_file), url, admin_token)
+
+
+app.command("serve")(serve.serve)
+app.command("spend")(spend.spend)
+app.add_typer(keys.app, name="keys")
+app.add_typer(providers.app, name="providers")
+app.add_typer(models.app, name="models")
+app.add_typer(config.app, name="config")
+
+
+def run() -> None:
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    app()

@@ -1,0 +1,44 @@
+# Sourced by scripts/gate, scripts/test and scripts/bench: make the repo's .venv ready.
+# The first run creates it (and builds llama-cpp-python's wheel once, about 6 minutes,
+# into a cache outside the repo); later runs only compare a stamp and return at once.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV="$ROOT/.venv"
+CACHE="${GATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gate}"
+WHEELS="$CACHE/wheels"
+LLAMA_VERSION=0.3.36
+
+gate_python() {
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+           "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"; return 0
+        fi
+    done
+    echo "gate needs Python 3.11 or newer on PATH" >&2
+    return 1
+}
+
+gate_setup() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        PY=$(gate_python)
+        echo "gate: creating $VENV with $PY" >&2
+        "$PY" -m venv "$VENV"
+    fi
+    stamp=$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/_setup.sh" | cksum | cut -d' ' -f1)
+    [ "$(cat "$VENV/.gate-setup-stamp" 2>/dev/null || true)" = "$stamp" ] && return 0
+    mkdir -p "$WHEELS"
+    if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+        echo "gate: building llama-cpp-python $LLAMA_VERSION once (about 6 minutes on 2 cores);" \
+             "the wheel is kept in $WHEELS" >&2
+        CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF}" \
+            "$VENV/bin/python" -m pip wheel --no-deps --wheel-dir "$WHEELS" \
+            "llama-cpp-python==$LLAMA_VERSION" >&2
+    fi
+    echo "gate: installing dependencies into $VENV" >&2
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --find-links "$WHEELS" --editable "$ROOT[test]" >&2
+    echo "$stamp" > "$VENV/.gate-setup-stamp"
+}
+
+gate_setup

@@ -1,0 +1,67 @@
+"""create_app(settings) -> Litestar. The lifespan builds the worker's GatewayState."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException
+
+from server.errors import GatewayError, InternalError, InvalidRequest, render
+from server.pipeline import request_id
+from server.routes import admin, health, openai
+from server.settings import Settings
+from server.state import GatewayState
+
+log = logging.getLogger("gate")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+def _error_response(request: Request, error: GatewayError) -> Response:
+    headers = {**error.headers, "x-gate-request-id": request_id(request)}
+    return Response(render(error), status_code=error.status, media_type="application/json",
+                    headers=headers)
+
+
+def handle_exception(request: Request, exc: Exception) -> Response:
+    """The one place errors become the OpenAI envelope; nothing else reaches the client."""
+    if isinstance(exc, GatewayError):
+        return _error_response(request, exc)
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        error = InvalidRequest(str(exc.detail), code=_HTTP_CODES.get(exc.status_code, "invalid_request"))
+        error.status = exc.status_code
+        if exc.status_code == 404:
+            error.message = f"Unknown path {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            error.message = f"Method {request.method} is not allowed on {request.url.path}"
+        return _error_response(request, error)
+    rid = request_id(request)
+    log.error("request %s failed: %s", rid, type(exc).__name__, exc_info=exc)
+    return _error_response(request, InternalError(
+        f"The gateway failed on this request; its log has the details under {rid}."))
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.gateway = await GatewayState.open(settings)
+        try:
+            yield
+        finally:
+            await app.state.gateway.close()
+
+    return Litestar(
+        route_handlers=[
+            openai.chat_completions, openai.completions, openai.embeddings,
+            openai.list_models, openai.get_model, health.live, health.ready, admin.router,
+        ],
+        lifespan=[lifespan],
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=None,
+        debug=False,
+        logging_config=None,
+    )

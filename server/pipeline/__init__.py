@@ -1,0 +1,53 @@
+"""The request path, in order. Each stage is one module with `stage(ctx, state)`.
+
+    authenticate -> parse -> resolve -> dispatch -> respond -> record
+
+The later issues insert their stages here (guard_input, throttle, lookup, reserve,
+guard_output, settle) and nowhere else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from litestar import Request, Response
+
+from server.errors import GatewayError
+from server.pipeline import authenticate, dispatch, parse, record, resolve, respond
+from server.pipeline.context import RequestContext
+from server.wire import Op
+
+if TYPE_CHECKING:
+    from server.state import GatewayState
+
+BEFORE_DISPATCH = (authenticate.stage, parse.stage, resolve.stage)
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(10)
+
+
+def request_id(request: Request) -> str:
+    """The request's id, made once and kept in the ASGI scope for the error handler."""
+    rid = request.scope.get("gate_request_id")  # type: ignore[typeddict-item]
+    if rid is None:
+        rid = request.scope["gate_request_id"] = new_request_id()  # type: ignore[typeddict-unknown-key]
+    return rid
+
+
+async def handle(request: Request, state: GatewayState, op: Op) -> Response:
+    ctx = RequestContext(request=request, op=op, request_id=request_id(request))
+    try:
+        for run in BEFORE_DISPATCH:
+            await run(ctx, state)
+        await dispatch.stage(ctx, state)
+    except GatewayError as error:
+        ctx.fail(error)
+        record.stage(ctx, state)
+        raise
+    if ctx.stream:
+        return respond.stream_response(ctx, state, lambda: record.stage(ctx, state))
+    response = respond.json_response(ctx)
+    record.stage(ctx, state)
+    return response

@@ -1,0 +1,49 @@
+"""What one request carries through the stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from litestar import Request
+
+from server.errors import GatewayError
+from server.store.keys import Principal
+from server.wire import Op, RawFields, Usage, View
+
+if TYPE_CHECKING:
+    from server.providers.base import ChunkStream, Reply, Target
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request: Request
+    op: Op
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    ts: float = field(default_factory=time.time)
+    principal: Principal | None = None
+    fields: RawFields | None = None
+    view: View | None = None
+    alias: str | None = None
+    stream: bool = False
+    client_wants_usage: bool = False
+    targets: list[Target] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
+    target: Target | None = None
+    reply: "Reply | None" = None
+    chunks: "ChunkStream | None" = None
+    usage: Usage | None = None
+    usage_estimated: bool = False
+    output_text: list[str] = field(default_factory=list)
+    status: int = 200
+    error: str | None = None
+    ttfb_ms: float | None = None
+
+    def fail(self, error: GatewayError) -> None:
+        self.status = error.status
+        self.error = f"{error.code or error.type}: {error.message}"[:500]
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000

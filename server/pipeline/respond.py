@@ -1,0 +1,101 @@
+"""respond: the OpenAI JSON answer, or the SSE stream relayed chunk by chunk.
+
+The relay reads only what it must of each chunk (usage, text for local counting), drops the
+usage chunk the gateway asked for when the client did not, and ends a failed stream with an
+error event, never with a clean-looking [DONE].
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, AsyncIterator, Callable
+
+import msgspec
+from litestar import Response
+from litestar.response import Stream
+
+from server.errors import GatewayError, UpstreamBadResponse, UpstreamUnavailable, render
+from server.pipeline.context import RequestContext
+from server.sse import DONE_EVENT, event
+from server.wire import ChunkView, chunk_text, decode_chunk, decode_fields, decode_reply, encode
+
+if TYPE_CHECKING:
+    from server.state import GatewayState
+
+CLIENT_GONE = 499  # nginx's convention: the client closed the connection
+
+
+def headers(ctx: RequestContext) -> dict[str, str]:
+    out = {"x-gate-request-id": ctx.request_id}
+    if ctx.target is not None:
+        out["x-gate-provider"] = ctx.target.provider.name
+        out["x-gate-upstream-model"] = ctx.target.upstream_model
+    out["x-gate-attempts"] = str(len(ctx.attempts))
+    out["x-gate-fallback"] = "true" if len(ctx.attempts) > 1 else "false"
+    return out
+
+
+def json_response(ctx: RequestContext) -> Response:
+    reply = ctx.reply
+    assert reply is not None
+    ctx.usage = reply.usage
+    if reply.usage is None:  # keep the text so the tokens can be counted locally
+        ctx.output_text.append(decode_reply(reply.body).text())
+    ctx.ttfb_ms = ctx.elapsed_ms()
+    return Response(reply.body, status_code=reply.status, media_type="application/json",
+                    headers=headers(ctx))
+
+
+def _without_usage(data: bytes) -> bytes:
+    fields = decode_fields(data)
+    fields.pop("usage", None)
+    return encode(fields)
+
+
+async def relay(ctx: RequestContext, record: Callable[[], None]) -> AsyncIterator[bytes]:
+    chunks = ctx.chunks
+    assert chunks is not None
+    finished = False
+    try:
+        async for data in chunks:
+            if ctx.ttfb_ms is None:
+                ctx.ttfb_ms = ctx.elapsed_ms()
+            try:
+                chunk: ChunkView = decode_chunk(data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                raise UpstreamBadResponse(
+                    f"upstream '{ctx.target.provider.name}' sent a malformed stream chunk"  # type: ignore[union-attr]
+                ) from None
+            if chunk.error is not None:
+                ctx.status, ctx.error = 502, f"upstream error event: {str(chunk.error)[:300]}"
+                yield event(data)
+                return
+            text = chunk_text(chunk)
+            if text:
+                ctx.output_text.append(text)
+            finished = finished or any(c.finish_reason for c in chunk.choices)
+            if chunk.usage is not None:
+                ctx.usage = chunk.usage
+                if not ctx.client_wants_usage:
+                    if not chunk.choices:
+                        continue
+                    data = _without_usage(data)
+            yield event(data)
+        if not (chunks.done or finished):
+            raise UpstreamUnavailable(
+                f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
+        yield DONE_EVENT
+    except GatewayError as error:
+        ctx.fail(error)
+        yield event(render(error))
+    except BaseException:  # the client went away (cancel) or the server is stopping
+        ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
+        raise
+    finally:
+        await chunks.aclose()
+        record()
+
+
+def stream_response(ctx: RequestContext, state: GatewayState, record: Callable[[], None]) -> Stream:
+    return Stream(relay(ctx, record), media_type="text/event-stream",
+                  headers={**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+

@@ -1,0 +1,195 @@
+"""Kind `openai`: any OpenAI-compatible server over the worker's pooled aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import msgspec
+
+from server.errors import (
+    GatewayError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from server.providers.base import Health, Reply, UpstreamCall
+from server.settings import OpenAIProvider as OpenAISettings
+from server.settings import resolve_secret
+from server.sse import DONE, SSEDecoder
+from server.wire import PATHS, decode_reply, decode_upstream_error, encode
+
+_RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
+
+
+def _translate(exc: BaseException, name: str) -> GatewayError:
+    """aiohttp and asyncio errors become gateway errors here, where they enter."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamTimeout(f"upstream '{name}' timed out")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamUnavailable(f"upstream '{name}' is unreachable (connection failed)")
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                        aiohttp.ClientOSError, ConnectionError)):
+        return UpstreamUnavailable(f"upstream '{name}' closed the connection")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamUnavailable(f"upstream '{name}' failed: {type(exc).__name__}")
+    raise exc
+
+
+def upstream_error(name: str, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+    """An upstream's error answer, its status kept, its message in the OpenAI envelope."""
+    message, etype, param, code = "", None, None, None
+    try:
+        env = decode_upstream_error(body)
+        if isinstance(env.error, str):
+            message = env.error
+        elif env.error is not None:
+            message, etype, param = env.error.message, env.error.type, env.error.param
+            code = str(env.error.code) if env.error.code is not None else None
+        message = message or env.message or ""
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        message = body[:300].decode("utf-8", "replace").strip()
+    out_headers = {}
+    if "Retry-After" in headers:
+        out_headers["Retry-After"] = headers["Retry-After"]
+    return UpstreamError(
+        status if 400 <= status <= 599 else 502,
+        f"upstream '{name}' returned {status}: {message or 'no message'}",
+        error_type=etype or ("invalid_request_error" if status < 500 else "upstream_error"),
+        param=param,
+        code=code,
+        retryable=status in _RETRYABLE,
+        headers=out_headers,
+    )
+
+
+class OpenAICompatible:
+    kind = "openai"
+
+    def __init__(self, name: str, settings: OpenAISettings, session: aiohttp.ClientSession,
+                 *, default_timeout_s: float, source: str = "") -> None:
+        self.name = name
+        self.settings = settings
+        self.locality = settings.locality
+        self.price_in = settings.price_in
+        self.price_out = settings.price_out
+        self._session = session
+        self._base = settings.url.rstrip("/")
+        headers = {"Content-Type": "application/json"}
+        if settings.api_key:
+            key = resolve_secret(settings.api_key, source, f"providers.{name}.api_key")
+            headers["Authorization"] = f"Bearer {key.reveal()}"
+        for header, ref in settings.headers.items():
+            headers[header] = resolve_secret(ref, source, f"providers.{name}.headers").reveal()
+        self._headers = headers
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.timeout_s or default_timeout_s, sock_connect=settings.connect_timeout_s
+        )
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None  # the session belongs to the gateway state
+
+    def count_tokens(self, text: str) -> int | None:
+        return None
+
+    async def _post(self, call: UpstreamCall) -> aiohttp.ClientResponse:
+        try:
+            resp = await self._session.post(
+                self._base + PATHS[call.op], data=encode(call.fields),
+                headers=self._headers, timeout=self._timeout,
+            )
+        except BaseException as exc:  # translated, or re-raised if foreign to the network
+            raise _translate(exc, self.name) from None
+        if resp.status >= 400:
+            try:
+                body = await resp.read()
+            except BaseException as exc:
+                raise _translate(exc, self.name) from None
+            finally:
+                resp.release()
+            raise upstream_error(self.name, resp.status, body, dict(resp.headers))
+        return resp
+
+    async def send(self, call: UpstreamCall) -> Reply:
+        resp = await self._post(call)
+        try:
+            body = await resp.read()
+        except BaseException as exc:
+            raise _translate(exc, self.name) from None
+        finally:
+            resp.release()
+        try:
+            view = decode_reply(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise UpstreamBadResponse(f"upstream '{self.name}' sent a malformed answer") from None
+        return Reply(body=body, usage=view.usage, model=view.model, status=resp.status)
+
+    async def open_stream(self, call: UpstreamCall) -> "_SSEStream":
+        resp = await self._post(call)
+        ctype = resp.headers.get("Content-Type", "")
+        if "text/event-stream" not in ctype:
+            resp.release()
+            raise UpstreamBadResponse(
+                f"upstream '{self.name}' answered a stream request with '{ctype or 'no type'}'"
+            )
+        return _SSEStream(resp, self.name)
+
+    async def check(self) -> Health:
+        started = time.perf_counter()
+        try:
+            async with self._session.get(
+                self._base + "/models", headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=5, sock_connect=self.settings.connect_timeout_s),
+            ) as resp:
+                body = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return Health(False, _translate(exc, self.name).message)
+        ms = (time.perf_counter() - started) * 1000
+        if resp.status != 200:
+            return Health(False, f"GET /models returned {resp.status}", ms)
+        try:
+            data = msgspec.json.decode(body)
+            models = [m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
+        except (msgspec.DecodeError, AttributeError, TypeError):
+            models = []
+        return Health(True, "reachable", ms, models)
+
+
+class _SSEStream:
+    """Data payloads of an upstream SSE response; mid-stream failures become gateway errors."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, name: str) -> None:
+        self._resp = resp
+        self._name = name
+        self.done = False  # [DONE] arrived; without it only a finish_reason proves an end
+
+    async def __aiter__(self):
+        decoder = SSEDecoder()
+        try:
+            async for chunk in self._resp.content.iter_any():
+                for data in decoder.feed(chunk):
+                    if data == DONE:
+                        self.done = True
+                        return
+                    yield data
+            for data in decoder.finish():
+                if data == DONE:
+                    self.done = True
+                    return
+                yield data
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _translate(exc, self._name) from None
+
+    async def aclose(self) -> None:
+        self._resp.close()

@@ -1,0 +1,29 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import apsw
+from litestar import Request, Response, get
+
+from server.wire import encode
+
+
+@get("/health/live")
+async def live() -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@get("/health/ready")
+async def ready(request: Request) -> Response:
+    state = request.app.state.gateway
+    checks: dict[str, str] = {}
+    try:
+        state.db.execute("SELECT 1").fetchone()
+        checks["database"] = "ok"
+    except apsw.Error as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    for name, provider in state.providers.items():
+        checks[f"provider:{name}"] = "ok" if provider.ready else "loading"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ok else "not ready", "checks": checks, "sqlite_vec": state.vec_version}
+    return Response(encode(body), status_code=200 if ok else 503, media_type="application/json")

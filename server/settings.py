@@ -1,0 +1,269 @@
+"""gateway.toml as frozen msgspec Structs.
+
+`load_settings(path)` reads the file, validates it strictly (an unknown key or a bad value
+is a `ConfigError` naming the file, the key path and what was expected), makes relative
+paths relative to the file, and applies the `GATE_DB` and `GATE_ADMIN_TOKEN` overrides.
+Secrets are never literal: they are references (`env:NAME`, `file:PATH`) resolved by
+`resolve_secret`, and the resolved value is a `Secret` that never prints itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+DEFAULT_CONFIG = "gateway.toml"
+_SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
+SecretRef = Annotated[str, Meta(pattern=_SECRET_REF, description="env:NAME or file:PATH")]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+Positive = Annotated[int, Meta(ge=1)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+Price = Annotated[float, Meta(ge=0)]
+Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class ConfigError(Exception):
+    """gateway.toml is missing, malformed or invalid; the message says where and why."""
+
+
+class Secret:
+    """A resolved secret. It never shows its value in repr/str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: Port = 4000
+    workers: Positive = 1
+    max_body_bytes: Positive = 4 * 1024 * 1024
+    # The wall-clock limit for one upstream call when a provider sets none.
+    request_timeout_s: PositiveFloat = 600.0
+
+
+class DatabaseSettings(_Strict):
+    path: str = "gate.db"
+    busy_timeout_ms: Positive = 5000
+
+
+class AdminSettings(_Strict):
+    # A reference to the admin token; GATE_ADMIN_TOKEN (the token itself) overrides it.
+    token: SecretRef | None = None
+
+
+class LedgerSettings(_Strict):
+    flush_interval_ms: Positive = 200
+    batch_size: Positive = 500
+
+
+class OpenAIProvider(_Strict, tag="openai", tag_field="kind"):
+    """Any OpenAI-compatible server: vLLM, llama.cpp server, TGI, Ollama, OpenAI, Azure."""
+
+    url: Annotated[str, Meta(pattern=r"^https?://")]
+    api_key: SecretRef | None = None
+    locality: Literal["local", "cloud"] = "local"
+    connect_timeout_s: PositiveFloat = 5.0
+    timeout_s: PositiveFloat | None = None
+    # Extra headers sent upstream (e.g. Azure's api-key scheme); values are secret refs.
+    headers: dict[str, SecretRef] = {}
+    price_in: Price = 0.0
+    price_out: Price = 0.0
+
+
+class LlamaCppProvider(_Strict, tag="llamacpp", tag_field="kind"):
+    """A GGUF model run in this process by llama-cpp-python.
+
+    `model` is a path to a .gguf file (relative to gateway.toml) or `pypi:PACKAGE` for a
+    model shipped as a PyPI package with an `assemble(path)` function.
+    """
+
+    model: str
+    locality: Literal["local"] = "local"
+    chat_format: Literal["gemma", "chatml"] = "gemma"
+    n_ctx: Positive = 2048
+    n_threads: Positive | None = None
+    max_tokens: Positive = 256
+    embedding: bool = False
+    price_in: Price = 0.0
+    price_out: Price = 0.0
+
+
+ProviderSettings = OpenAIProvider | LlamaCppProvider
+
+
+class ModelSettings(_Strict):
+    # Targets tried in order: "provider:upstream-model".
+    route: Annotated[list[Annotated[str, Meta(pattern=r"^[^:\s]+:.+$")]], Meta(min_length=1)]
+    description: str = ""
+
+
+class Settings(_Strict):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    admin: AdminSettings = AdminSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    providers: dict[Name, ProviderSettings] = {}
+    models: dict[Name, ModelSettings] = {}
+    # Set by load_settings, not by the file.
+    source: str = ""
+    admin_token_override: str | None = None
+
+    def db_path(self) -> Path:
+        return Path(self.database.path)
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """--config, else GATE_CONFIG, else ./gateway.toml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("GATE_CONFIG")
+    return Path(env) if env else Path(DEFAULT_CONFIG)
+
+
+def _key_path(message: str) -> tuple[str, str]:
+    """Split msgspec's 'Expected `int`, got `str` - at `$.server.port`' into (path, what)."""
+    match = re.search(r" - at `\$(.*)`$", message)
+    if not match:
+        return "", message
+    raw = match.group(1)
+    path = re.sub(r"\[(\d+)\]", r"[\1]", raw).lstrip(".")
+    path = re.sub(r"\[['\"]([^'\"]+)['\"]\]", r".\1", path).lstrip(".")
+    return path, message[: match.start()]
+
+
+_FRIENDLY = {
+    _SECRET_REF: "a secret reference 'env:NAME' or 'file:PATH' (never the secret itself)",
+    r"^https?://": "an http:// or https:// URL",
+    r"^[^:\s]+:.+$": "a target 'provider:upstream-model'",
+}
+
+
+def _friendly(path: str, what: str) -> str:
+    def name(m: re.Match) -> str:
+        pattern = m.group(1).replace("\\\\", "\\")
+        return _FRIENDLY.get(pattern, m.group(0))
+
+    what = re.sub(r"`str` matching regex '(.*)'", name, what)
+    if path.endswith(".kind") and what.startswith("Invalid value"):
+        what += " (expected one of: openai, llamacpp)"
+    return what
+
+
+def _locate(text: str | bytes, exc: msgspec.ValidationError) -> str:
+    """msgspec writes dict keys as [...]; find which provider or model is at fault."""
+    path, what = _key_path(str(exc))
+    section = path.split("[", 1)[0]
+    entry_type = {"providers": ProviderSettings, "models": ModelSettings}.get(section)
+    if entry_type is not None and path.startswith(f"{section}[...]"):
+        raw = msgspec.toml.decode(text)
+        for name, value in (raw.get(section) or {}).items():
+            try:
+                msgspec.convert(value, entry_type)
+            except msgspec.ValidationError as inner:
+                sub, what = _key_path(str(inner))
+                path = f"{section}.{name}" + (f".{sub}" if sub and not sub.startswith("[") else sub)
+                break
+    return f"at key '{path or '(top level)'}': {_friendly(path, what)}"
+
+
+def parse_settings(text: str | bytes, source: str = DEFAULT_CONFIG) -> Settings:
+    try:
+        settings = msgspec.toml.decode(text, type=Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: invalid configuration {_locate(text, exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    _check_routes(settings, source)
+    return settings
+
+
+def _check_routes(settings: Settings, source: str) -> None:
+    for alias, model in settings.models.items():
+        for i, target in enumerate(model.route):
+            provider = target.split(":", 1)[0]
+            if provider not in settings.providers:
+                known = ", ".join(sorted(settings.providers)) or "none"
+                raise ConfigError(
+                    f"{source}: invalid configuration at key 'models.{alias}.route[{i}]': "
+                    f"unknown provider '{provider}' (configured providers: {known})"
+                )
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Load and validate gateway.toml; relative paths become relative to the file."""
+    file = config_path(path)
+    try:
+        text = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found (use --config or GATE_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc.strerror}") from None
+    settings = parse_settings(text, str(file))
+    base = file.resolve().parent
+    db = os.environ.get("GATE_DB") or settings.database.path
+    providers = {
+        name: _anchor_provider(p, base) for name, p in settings.providers.items()
+    }
+    return msgspec.structs.replace(
+        settings,
+        database=msgspec.structs.replace(settings.database, path=str(_anchor(db, base))),
+        providers=providers,
+        source=str(file),
+        admin_token_override=os.environ.get("GATE_ADMIN_TOKEN") or None,
+    )
+
+
+def _anchor(path: str, base: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() or path == ":memory:" else base / p
+
+
+def _anchor_provider(provider: ProviderSettings, base: Path) -> ProviderSettings:
+    if isinstance(provider, LlamaCppProvider) and not provider.model.startswith("pypi:"):
+        return msgspec.structs.replace(provider, model=str(_anchor(provider.model, base)))
+    return provider
+
+
+def resolve_secret(ref: str, source: str = "", key: str = "") -> Secret:
+    """Resolve env:NAME or file:PATH; errors name the reference, never a value."""
+    where = f"{source}: key '{key}': " if source or key else ""
+    kind, _, target = ref.partition(":")
+    if kind == "env":
+        value = os.environ.get(target)
+        if value is None:
+            raise ConfigError(f"{where}environment variable {target} is not set")
+        return Secret(value)
+    if kind == "file":
+        try:
+            return Secret(Path(target).expanduser().read_text().strip())
+        except OSError as exc:
+            raise ConfigError(f"{where}cannot read secret file {target}: {exc.strerror}") from None
+    raise ConfigError(f"{where}a secret must be a reference 'env:NAME' or 'file:PATH'")
+
+
+def admin_token(settings: Settings) -> Secret | None:
+    if settings.admin_token_override:
+        return Secret(settings.admin_token_override)
+    if settings.admin.token:
+        return resolve_secret(settings.admin.token, settings.source, "admin.token")
+    return None

@@ -1,0 +1,156 @@
+"""Virtual keys: only a SHA-256 hash of each secret is stored.
+
+A secret is `sk-gate-` plus 32 random bytes (URL-safe base64), so a plain hash is a safe
+verifier; it is shown once, at creation or rotation. Lookup is by hash (an index probe),
+followed by a constant-time comparison of the stored hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import apsw
+import msgspec
+
+KEY_PREFIX = "sk-gate-"
+
+
+class KeyError_(Exception):
+    """A key operation cannot be done (unknown key, duplicate name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller behind a valid virtual key."""
+
+    key_id: str
+    name: str
+    models: tuple[str, ...] | None  # None: every alias
+
+    def may_use(self, alias: str) -> bool:
+        return self.models is None or alias in self.models
+
+
+class KeyInfo(msgspec.Struct):
+    id: str
+    name: str
+    prefix: str
+    models: list[str] | None
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    rotated_at: float | None
+    status: str
+
+
+class CreatedKey(msgspec.Struct):
+    key: str  # the secret, shown once
+    info: KeyInfo
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _status(row_expires: float | None, row_revoked: float | None, now: float) -> str:
+    if row_revoked is not None:
+        return "revoked"
+    if row_expires is not None and row_expires <= now:
+        return "expired"
+    return "active"
+
+
+_COLUMNS = "id, name, prefix, models, created_at, expires_at, revoked_at, rotated_at"
+
+
+def _info(row: tuple, now: float | None = None) -> KeyInfo:
+    kid, name, prefix, models, created, expires, revoked, rotated = row
+    return KeyInfo(
+        id=kid,
+        name=name,
+        prefix=prefix,
+        models=msgspec.json.decode(models) if models else None,
+        created_at=created,
+        expires_at=expires,
+        revoked_at=revoked,
+        rotated_at=rotated,
+        status=_status(expires, revoked, now or time.time()),
+    )
+
+
+def create_key(conn: apsw.Connection, name: str, *, models: list[str] | None = None,
+               expires_at: float | None = None) -> CreatedKey:
+    secret = new_secret()
+    kid = "key_" + secrets.token_hex(6)
+    now = time.time()
+    try:
+        conn.execute(
+            "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kid, name, hash_secret(secret), secret[:12], _models_json(models), now, expires_at),
+        )
+    except apsw.ConstraintError:
+        raise KeyError_(f"a key named '{name}' already exists") from None
+    return CreatedKey(key=secret, info=get_key(conn, kid))
+
+
+def _models_json(models: list[str] | None) -> str | None:
+    return msgspec.json.encode(sorted(set(models))).decode() if models else None
+
+
+def _row(conn: apsw.Connection, ref: str) -> tuple:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM keys WHERE id = ? OR name = ?", (ref, ref)).fetchone()
+    if row is None:
+        raise KeyError_(f"no key with id or name '{ref}'")
+    return row
+
+
+def get_key(conn: apsw.Connection, ref: str) -> KeyInfo:
+    return _info(_row(conn, ref))
+
+
+def list_keys(conn: apsw.Connection) -> list[KeyInfo]:
+    now = time.time()
+    return [_info(r, now) for r in conn.execute(f"SELECT {_COLUMNS} FROM keys ORDER BY created_at")]
+
+
+def revoke_key(conn: apsw.Connection, ref: str) -> KeyInfo:
+    kid = _row(conn, ref)[0]
+    conn.execute("UPDATE keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", (time.time(), kid))
+    return get_key(conn, kid)
+
+
+def rotate_key(conn: apsw.Connection, ref: str) -> CreatedKey:
+    """A new secret for the same key; the old secret stops working at once."""
+    kid = _row(conn, ref)[0]
+    info = get_key(conn, kid)
+    if info.status == "revoked":
+        raise KeyError_(f"key '{ref}' is revoked; create a new one")
+    secret = new_secret()
+    conn.execute(
+        "UPDATE keys SET hash = ?, prefix = ?, rotated_at = ? WHERE id = ?",
+        (hash_secret(secret), secret[:12], time.time(), kid),
+    )
+    return CreatedKey(key=secret, info=get_key(conn, kid))
+
+
+def authenticate(conn: apsw.Connection, secret: str, now: float) -> Principal | None:
+    """The principal for a presented secret, or None (unknown, revoked or expired)."""
+    digest = hash_secret(secret)
+    row = conn.execute(
+        "SELECT hash, id, name, models, expires_at, revoked_at FROM keys WHERE hash = ?", (digest,)
+    ).fetchone()
+    if row is None or not hmac.compare_digest(row[0], digest):
+        return None
+    _, kid, name, models, expires, revoked = row
+    if _status(expires, revoked, now) != "active":
+        return None
+    return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None)

@@ -1,0 +1,73 @@
+"""Batched ledger writes off the hot path.
+
+Requests append rows to an in-memory list (no I/O, no await). A background task hands a
+batch to a dedicated thread every `flush_interval_ms` (or sooner when `batch_size` rows
+wait); the thread writes the batch in one transaction on its own connection. `close()`
+flushes what is left, so a clean shutdown loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import apsw
+
+from server.store.ledger import LedgerRow, insert_rows
+
+log = logging.getLogger("gate.ledger")
+
+
+class LedgerWriter:
+    def __init__(self, conn: apsw.Connection, *, flush_interval_ms: int, batch_size: int) -> None:
+        self._conn = conn
+        self._interval = flush_interval_ms / 1000
+        self._batch_size = batch_size
+        self._pending: list[LedgerRow] = []
+        self._wake = asyncio.Event()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-ledger")
+        self._task: asyncio.Task | None = None
+        self.written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gate-ledger-writer")
+
+    def add(self, row: LedgerRow) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._write, batch)
+
+    def _write(self, batch: list[LedgerRow]) -> None:
+        for attempt in range(5):
+            try:
+                insert_rows(self._conn, batch)
+                self.written += len(batch)
+                return
+            except apsw.BusyError:
+                log.warning("ledger write busy (attempt %d), retrying", attempt + 1)
+        log.error("ledger: %d rows could not be written: database busy", len(batch))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+        self._pool.shutdown(wait=True)
