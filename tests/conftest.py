@@ -1,0 +1,115 @@
+"""Shared fixtures: config files in tmp_path, a fake upstream, the app in process."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from server.settings import load_settings
+from server.store import db as store_db
+from server.store import keys as key_store
+from tests.fake_upstream import FakeUpstream
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gateway_toml(upstream_url: str, extra: str = "") -> str:
+    """A config routing aliases to the fake upstream's behaviours (see fake_upstream.py)."""
+    return textwrap.dedent(f"""
+        [server]
+        max_body_bytes = 65536
+
+        [admin]
+        token = "env:GATE_TEST_ADMIN"
+
+        [ledger]
+        flush_interval_ms = 20
+
+        [providers.fake]
+        kind = "openai"
+        url = "{upstream_url}"
+        price_in = 1.0
+        price_out = 2.0
+
+        [providers.down]
+        kind = "openai"
+        url = "http://127.0.0.1:9/v1"
+        connect_timeout_s = 1.0
+
+        [models.ok]
+        route = ["fake:ok"]
+        [models.nousage]
+        route = ["fake:nousage"]
+        [models.echo]
+        route = ["fake:echo"]
+        [models.fail500]
+        route = ["fake:fail500"]
+        [models.busy429]
+        route = ["fake:busy429"]
+        [models.bad400]
+        route = ["fake:bad400"]
+        [models.reset]
+        route = ["fake:reset"]
+        [models.cut]
+        route = ["fake:cut"]
+        [models.malformed]
+        route = ["fake:malformed"]
+        [models.failover]
+        route = ["down:x", "fake:fail500", "fake:ok"]
+        [models.nofailover]
+        route = ["fake:bad400", "fake:ok"]
+        [models.alldown]
+        route = ["down:x"]
+        """) + textwrap.dedent(extra)
+
+
+@pytest.fixture
+def admin_token(monkeypatch) -> str:
+    monkeypatch.setenv("GATE_TEST_ADMIN", "test-admin-token")
+    return "test-admin-token"
+
+
+def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
+             expires_at: float | None = None) -> str:
+    conn = store_db.connect(db_path)
+    try:
+        return key_store.create_key(conn, name, models=models, expires_at=expires_at).key
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+async def fake() -> FakeUpstream:
+    upstream = await FakeUpstream(slow_seconds=3.0).start()
+    yield upstream
+    await upstream.stop()
+
+
+@pytest.fixture
+def config_file(tmp_path, fake, admin_token) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(gateway_toml(fake.url))
+    return path
+
+
+@pytest.fixture
+def settings(config_file, monkeypatch):
+    monkeypatch.delenv("GATE_DB", raising=False)
+    monkeypatch.delenv("GATE_ADMIN_TOKEN", raising=False)
+    return load_settings(config_file)
+
+
+@pytest.fixture
+async def client(settings):
+    """The app in process (Litestar's test client); yields (client, a valid key)."""
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+
+    key = make_key(settings.database.path)
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1") as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        yield c

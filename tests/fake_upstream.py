@@ -1,0 +1,181 @@
+"""A fake OpenAI-compatible upstream: a real aiohttp server on 127.0.0.1.
+
+What it does is chosen by the upstream model name the gateway sends, so one server can
+play every failure:
+
+    ok          a normal answer (JSON or SSE, with usage when asked)
+    nousage     like ok, but never reports usage (as llama.cpp's server does in streams)
+    fail500     HTTP 500 with an OpenAI error body
+    busy429     HTTP 429 with Retry-After: 1
+    bad400      HTTP 400 with an OpenAI error body (a client error: never retried)
+    slow        waits `slow_seconds` before answering
+    reset       closes the connection without answering
+    cut         streams two chunks, then drops the connection (no [DONE])
+    malformed   answers 200 with a body that is not JSON
+    echo        answers with the request body it received as the message content
+
+Every request's body and headers are kept in `requests` for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+WORDS = ["Hello", " from", " the", " fake", " upstream", "."]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Seen:
+    path: str
+    body: dict
+    headers: dict
+
+
+@dataclass
+class FakeUpstream:
+    port: int = field(default_factory=free_port)
+    slow_seconds: float = 2.0
+    requests: list[Seen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- answers -----------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "ok", "object": "model"}]})
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(Seen(request.path, body, dict(request.headers)))
+        failure = await self._failure(request, body.get("model"))
+        if failure is not None:
+            return failure
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]}
+                for i in range(len(inputs))]
+        n = sum(len(str(x).split()) for x in inputs)
+        return web.json_response({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": n, "total_tokens": n}})
+
+    async def _failure(self, request: web.Request, model: str | None) -> web.StreamResponse | None:
+        if model == "fail500":
+            return web.json_response({"error": {"message": "boom", "type": "server_error"}}, status=500)
+        if model == "busy429":
+            return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}},
+                                     status=429, headers={"Retry-After": "1"})
+        if model == "bad400":
+            return web.json_response({"error": {"message": "bad temperature", "type": "invalid_request_error",
+                                                "param": "temperature", "code": "bad_param"}}, status=400)
+        if model == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
+        if model == "slow":
+            await asyncio.sleep(self.slow_seconds)
+        if model == "malformed":
+            return web.Response(body=b"<html>not json", content_type="application/json")
+        return None
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(Seen(request.path, body, dict(request.headers)))
+        model = body.get("model")
+        failure = await self._failure(request, model)
+        if failure is not None:
+            return failure
+        chat = request.path.endswith("/chat/completions")
+        words = [json.dumps(body)] if model == "echo" else WORDS
+        usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}
+        if not body.get("stream"):
+            choice = ({"index": 0, "message": {"role": "assistant", "content": "".join(words)},
+                       "finish_reason": "stop"} if chat else
+                      {"index": 0, "text": "".join(words), "finish_reason": "stop"})
+            reply = {"id": "fake-1", "object": "chat.completion" if chat else "text_completion",
+                     "model": model, "choices": [choice], "upstream_extra": {"kept": True}}
+            if model != "nousage":
+                reply["usage"] = usage
+            return web.json_response(reply)
+        return await self._stream(request, body, words, usage, chat)
+
+    async def _stream(self, request: web.Request, body: dict, words: list[str], usage: dict,
+                      chat: bool) -> web.StreamResponse:
+        model = body.get("model")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        def chunk(text: str | None, finish: str | None) -> bytes:
+            if chat:
+                choice = {"index": 0, "delta": {} if text is None else {"content": text},
+                          "finish_reason": finish}
+            else:
+                choice = {"index": 0, "text": text or "", "finish_reason": finish}
+            return b"data: " + json.dumps({"id": "fake-1", "object": "chunk", "model": model,
+                                           "choices": [choice]}).encode() + b"\n\n"
+
+        for i, word in enumerate(words):
+            await resp.write(chunk(word, None))
+            if model == "cut" and i == 1:
+                await asyncio.sleep(0.05)
+                assert request.transport is not None
+                request.transport.abort()
+                return resp
+        await resp.write(chunk(None, "stop"))
+        wants_usage = (body.get("stream_options") or {}).get("include_usage")
+        if wants_usage and model != "nousage":
+            await resp.write(b"data: " + json.dumps({"id": "fake-1", "choices": [], "usage": usage}).encode()
+                             + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    # -- running -----------------------------------------------------------------
+    async def start(self) -> "FakeUpstream":
+        """Run on the current event loop (integration tests)."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    def start_in_thread(self) -> "FakeUpstream":
+        """Run on a loop of its own in a daemon thread (live tests, benchmarks)."""
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, name="fake-upstream", daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop_thread(self) -> None:
+        loop = self._loop
+        asyncio.run_coroutine_threadsafe(self.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
