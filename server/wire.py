@@ -17,7 +17,7 @@ RawFields = dict[str, Raw]
 
 
 class StreamOptions(Struct):
-    include_usage: bool = False
+    include_usage: bool | None = False
 
 
 class Message(Struct):
@@ -27,7 +27,7 @@ class Message(Struct):
 
 class _Sampling(Struct, kw_only=True):
     model: str
-    stream: bool = False
+    stream: bool | None = False  # the OpenAI API accepts null for its optional fields
     stream_options: StreamOptions | None = None
     max_tokens: int | None = None
     temperature: float | None = None
@@ -36,7 +36,7 @@ class _Sampling(Struct, kw_only=True):
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    n: int = 1
+    n: int | None = 1
 
 
 class ChatView(_Sampling, kw_only=True):

@@ -81,10 +81,11 @@ def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
 
 
 @pytest.fixture
-async def fake() -> FakeUpstream:
-    upstream = await FakeUpstream(slow_seconds=3.0).start()
+def fake() -> FakeUpstream:
+    """On a thread of its own: the in-process test client runs the app on another loop."""
+    upstream = FakeUpstream(slow_seconds=3.0).start_in_thread()
     yield upstream
-    await upstream.stop()
+    upstream.stop_thread()
 
 
 @pytest.fixture

@@ -46,6 +46,10 @@ async def handle(request: Request, state: GatewayState, op: Op) -> Response:
         ctx.fail(error)
         record.stage(ctx, state)
         raise
+    except Exception as exc:  # a bug: still one ledger row; the app's handler answers 500
+        ctx.status, ctx.error = 500, f"internal error: {type(exc).__name__}"
+        record.stage(ctx, state)
+        raise
     if ctx.stream:
         return respond.stream_response(ctx, state, lambda: record.stage(ctx, state))
     response = respond.json_response(ctx)

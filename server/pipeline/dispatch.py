@@ -32,12 +32,12 @@ def upstream_fields(ctx: RequestContext, target: Target) -> RawFields:
     fields["model"] = raw_str(target.upstream_model)
     if ctx.stream:
         existing = fields.get("stream_options")
-        if existing is None:
-            fields["stream_options"] = INCLUDE_USAGE
-        else:
-            options = msgspec.json.decode(existing)
+        options = msgspec.json.decode(existing) if existing is not None else None
+        if isinstance(options, dict) and options:
             options["include_usage"] = True
             fields["stream_options"] = msgspec.Raw(encode(options))
+        else:  # missing, null or {}
+            fields["stream_options"] = INCLUDE_USAGE
     return fields
 
 

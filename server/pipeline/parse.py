@@ -59,6 +59,6 @@ async def stage(ctx: RequestContext, state: GatewayState) -> None:
         raise InvalidRequest("'messages' must not be empty", param="messages")
     ctx.view = view
     ctx.alias = view.model
-    ctx.stream = view.stream
+    ctx.stream = bool(view.stream)
     so = getattr(view, "stream_options", None)
     ctx.client_wants_usage = bool(so and so.include_usage)

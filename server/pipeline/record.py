@@ -16,8 +16,8 @@ def settle_usage(ctx: RequestContext) -> tuple[int, int]:
     """Input/output tokens: the upstream's usage, else counted locally (and marked)."""
     if ctx.usage is not None:
         return ctx.usage.prompt_tokens, ctx.usage.completion_tokens
-    if ctx.view is None or ctx.target is None or ctx.status >= 400 and not ctx.output_text:
-        return 0, 0
+    if ctx.view is None or ctx.target is None or (ctx.reply is None and ctx.chunks is None):
+        return 0, 0  # no upstream accepted the request: nothing was used
     exact = ctx.target.provider.count_tokens
     prompt, est_in = count_prompt(ctx.view, exact)
     completion, est_out = count("".join(ctx.output_text), exact)

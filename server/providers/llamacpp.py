@@ -108,7 +108,7 @@ class LlamaCpp:
     # -- the calls ---------------------------------------------------------------
 
     def _params(self, view: ChatView | CompletionView, prompt_tokens: int) -> dict[str, Any]:
-        if view.n != 1:
+        if view.n not in (None, 1):
             raise Unsupported("this model answers one choice at a time (n must be 1)", param="n")
         room = self.settings.n_ctx - prompt_tokens
         if room <= 0:

@@ -40,6 +40,16 @@ def _json(request: Request, value: object, status: int = 200) -> Response:
                     headers={"x-gate-request-id": request_id(request)})
 
 
+def _number(request: Request, name: str, default: float | None) -> float | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidRequest(f"query parameter '{name}' must be a number", param=name) from None
+
+
 def _key_op(fn, *args):
     try:
         return fn(*args)
@@ -70,23 +80,28 @@ async def create_key(request: Request) -> Response:
 
 
 @get("/keys/{ref:str}")
-async def show_key(request: Request, ref: str) -> Response:
+async def show_key(request: Request) -> Response:
+    ref = request.path_params["ref"]
     return _json(request, _key_op(key_store.get_key, _state(request).db, ref))
 
 
 @post("/keys/{ref:str}/revoke", status_code=200)
-async def revoke_key(request: Request, ref: str) -> Response:
+async def revoke_key(request: Request) -> Response:
+    ref = request.path_params["ref"]
     return _json(request, _key_op(key_store.revoke_key, _state(request).db, ref))
 
 
 @post("/keys/{ref:str}/rotate", status_code=200)
-async def rotate_key(request: Request, ref: str) -> Response:
+async def rotate_key(request: Request) -> Response:
+    ref = request.path_params["ref"]
     return _json(request, _key_op(key_store.rotate_key, _state(request).db, ref))
 
 
 @get("/spend")
-async def spend(request: Request, by: str = "key", since: float | None = None) -> Response:
+async def spend(request: Request) -> Response:
     state = _state(request)
+    by = request.query_params.get("by", "key")
+    since = _number(request, "since", None)
     await state.ledger.flush()
     try:
         return _json(request, ledger_store.spend(state.db, by, since))
@@ -95,8 +110,9 @@ async def spend(request: Request, by: str = "key", since: float | None = None) -
 
 
 @get("/requests")
-async def recent(request: Request, limit: int = 50) -> Response:
+async def recent(request: Request) -> Response:
     state = _state(request)
+    limit = int(_number(request, "limit", 50))
     await state.ledger.flush()
     return _json(request, ledger_store.fetch_rows(state.db, limit=max(1, min(limit, 1000))))
 

@@ -52,7 +52,8 @@ async def list_models(request: Request) -> Response:
 
 
 @get("/v1/models/{alias:str}")
-async def get_model(request: Request, alias: str) -> Response:
+async def get_model(request: Request) -> Response:
+    alias = request.path_params["alias"]
     state, aliases = await _principal_aliases(request)
     if alias not in aliases:
         raise NotFound(f"The model '{alias}' does not exist on this gateway or your key may not use it.",

@@ -1,0 +1,52 @@
+"""End-to-end answers from the built-in llama.cpp model (Gemma 3 270M) through `gate serve`."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+pytestmark = pytest.mark.model
+
+PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_local_chat(gate, client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="local", messages=PROMPT, max_tokens=16, temperature=0)
+    assert raw.headers["x-gate-provider"] == "builtin"
+    assert raw.headers["x-gate-upstream-model"] == "gemma-3-270m"
+    reply = raw.parse()
+    content = reply.choices[0].message.content
+    assert isinstance(content, str) and content.strip()
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage.prompt_tokens > 0
+    assert 0 < reply.usage.completion_tokens <= 16
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    (row,) = gate.wait_for_rows([raw.headers["x-gate-request-id"]])
+    assert row["provider"] == "builtin" and row["status"] == 200 and row["usage_estimated"] == 0
+    assert (row["input_tokens"], row["output_tokens"]) == (reply.usage.prompt_tokens, reply.usage.completion_tokens)
+
+
+def test_local_chat_streamed(client):
+    chunks = list(client.chat.completions.create(
+        model="local", messages=PROMPT, max_tokens=16, temperature=0, stream=True,
+        stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+    assert chunks[-1].usage.prompt_tokens > 0
+    assert 0 < chunks[-1].usage.completion_tokens <= 16
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes in (["stop"], ["length"])
+
+
+def test_local_completion(client):
+    reply = client.completions.create(model="local", prompt="The capital of France is", max_tokens=8, temperature=0)
+    assert reply.choices[0].text.strip()
+    assert reply.usage.prompt_tokens > 0 and 0 < reply.usage.completion_tokens <= 8
+
+
+def test_local_model_does_not_make_embeddings(client):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="local", input="hello")
+    assert info.value.body["param"] == "model"
