@@ -97,18 +97,12 @@ class LocalBackend:
 
 
 async def _check_providers(settings: Settings) -> list[dict]:
+    from server.providers.health import check_all
     from server.providers.registry import build_providers, new_session
 
     session = new_session()
     try:
-        providers = build_providers(settings, session)
-        names = list(providers)
-        checks = await asyncio.gather(*(providers[n].check() for n in names))
-        return [
-            {"name": n, "kind": providers[n].kind, "locality": providers[n].locality,
-             "ok": h.ok, "detail": h.detail, "latency_ms": h.latency_ms}
-            for n, h in zip(names, checks)
-        ]
+        return await check_all(build_providers(settings, session))
     finally:
         await session.close()
 

@@ -35,7 +35,7 @@ class GatewayState:
         return all(p.ready for p in self.providers.values())
 
     @classmethod
-    async def open(cls, settings: Settings) -> "GatewayState":
+    async def open(cls, settings: Settings) -> GatewayState:
         path = settings.database.path
         conn = db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms)
         writer_conn = db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms, migrate=False)

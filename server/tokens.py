@@ -6,7 +6,7 @@ for English text, plus OpenAI's per-message overhead); the ledger marks such row
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from server.wire import ChatView, CompletionView, View
 

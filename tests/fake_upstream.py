@@ -149,7 +149,7 @@ class FakeUpstream:
         return resp
 
     # -- running -----------------------------------------------------------------
-    async def start(self) -> "FakeUpstream":
+    async def start(self) -> FakeUpstream:
         """Run on the current event loop (integration tests)."""
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
@@ -159,7 +159,7 @@ class FakeUpstream:
     async def stop(self) -> None:
         await self._runner.cleanup()
 
-    def start_in_thread(self) -> "FakeUpstream":
+    def start_in_thread(self) -> FakeUpstream:
         """Run on a loop of its own in a daemon thread (live tests, benchmarks)."""
         ready = threading.Event()
 

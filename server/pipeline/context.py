@@ -32,8 +32,8 @@ class RequestContext:
     targets: list[Target] = field(default_factory=list)
     attempts: list[str] = field(default_factory=list)
     target: Target | None = None
-    reply: "Reply | None" = None
-    chunks: "ChunkStream | None" = None
+    reply: Reply | None = None
+    chunks: ChunkStream | None = None
     usage: Usage | None = None
     usage_estimated: bool = False
     output_text: list[str] = field(default_factory=list)

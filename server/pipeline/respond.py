@@ -7,7 +7,8 @@ error event, never with a clean-looking [DONE].
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Response

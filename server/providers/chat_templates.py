@@ -6,7 +6,7 @@ put at the start of the first user turn, so it is not dropped.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from server.errors import InvalidRequest
 from server.wire import Message

@@ -194,7 +194,7 @@ class LlamaCpp:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return Reply(body=encode(body), usage=Usage(tokens, 0, tokens), model=call.upstream_model)
 
-    async def open_stream(self, call: UpstreamCall) -> "LocalStream":
+    async def open_stream(self, call: UpstreamCall) -> LocalStream:
         await self.wait_ready()
         if isinstance(call.view, EmbeddingView):
             raise InvalidRequest("embeddings cannot be streamed", param="stream")

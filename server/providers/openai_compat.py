@@ -135,7 +135,7 @@ class OpenAICompatible:
             raise UpstreamBadResponse(f"upstream '{self.name}' sent a malformed answer") from None
         return Reply(body=body, usage=view.usage, model=view.model, status=resp.status)
 
-    async def open_stream(self, call: UpstreamCall) -> "_SSEStream":
+    async def open_stream(self, call: UpstreamCall) -> _SSEStream:
         resp = await self._post(call)
         ctype = resp.headers.get("Content-Type", "")
         if "text/event-stream" not in ctype:
@@ -153,7 +153,7 @@ class OpenAICompatible:
                 timeout=aiohttp.ClientTimeout(total=5, sock_connect=self.settings.connect_timeout_s),
             ) as resp:
                 body = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Health(False, _translate(exc, self.name).message)
         ms = (time.perf_counter() - started) * 1000
         if resp.status != 200:
@@ -188,7 +188,7 @@ class _SSEStream:
                     self.done = True
                     return
                 yield data
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _translate(exc, self._name) from None
 
     async def aclose(self) -> None:

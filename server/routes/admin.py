@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 
 import msgspec
@@ -11,6 +10,7 @@ from litestar import Request, Response, Router, get, post
 from server.errors import InvalidRequest, NotFound, Unauthorized
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
+from server.providers.health import check_all
 from server.state import GatewayState
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
@@ -119,15 +119,7 @@ async def recent(request: Request) -> Response:
 
 @get("/providers")
 async def providers(request: Request) -> Response:
-    state = _state(request)
-    names = list(state.providers)
-    checks = await asyncio.gather(*(state.providers[n].check() for n in names))
-    out = [
-        {"name": n, "kind": state.providers[n].kind, "locality": state.providers[n].locality,
-         "ok": h.ok, "detail": h.detail, "latency_ms": h.latency_ms}
-        for n, h in zip(names, checks)
-    ]
-    return _json(request, out)
+    return _json(request, await check_all(_state(request).providers))
 
 
 router = Router(path="/admin", route_handlers=[list_keys, create_key, show_key, revoke_key,

@@ -42,7 +42,7 @@ def fetch_rows(conn: apsw.Connection, *, since: float | None = None, limit: int 
     sql = f"SELECT {', '.join(_FIELDS)} FROM ledger WHERE ts >= ? ORDER BY id DESC LIMIT ?"
     out = []
     for values in conn.execute(sql, (since or 0.0, limit)):
-        row = dict(zip(_FIELDS, values))
+        row = dict(zip(_FIELDS, values, strict=True))
         row["stream"] = bool(row["stream"])
         row["usage_estimated"] = bool(row["usage_estimated"])
         out.append(LedgerRow(**row))

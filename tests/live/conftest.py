@@ -114,7 +114,7 @@ class Gate:
                 out += f"--- {name} ---\n{path.read_text(errors='replace')[-6000:]}\n"
         return out
 
-    def start(self) -> "Gate":
+    def start(self) -> Gate:
         args = [sys.executable, "-m", "cli", "-c", str(self.config), "serve",
                 "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers:

@@ -12,7 +12,7 @@ from server.errors import InvalidRequest
 from server.providers.chat_templates import chatml, gemma
 from server.sse import SSEDecoder
 from server.tokens import count_prompt, estimate
-from server.wire import ChatView, CompletionView, Message, decode_chunk, chunk_text
+from server.wire import ChatView, CompletionView, Message, chunk_text, decode_chunk
 
 ROOT = Path(__file__).resolve().parents[2]
 
