@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Protocol
 
 import msgspec
 
+from server import admin_ops
 from server.settings import Settings
+from server.store import budgets as budget_store
 from server.store import db as store_db
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
+from server.store import teams as team_store
 
 
 class BackendError(Exception):
@@ -25,7 +29,14 @@ class BackendError(Exception):
 
 class Backend(Protocol):
     def list_keys(self) -> list[dict]: ...
-    def create_key(self, name: str, models: list[str] | None, expires_at: float | None) -> dict: ...
+    def create_key(self, spec: dict) -> dict: ...
+    def key_limits(self, ref: str, rpm: int | None, tpm: int | None) -> dict: ...
+    def list_teams(self) -> list[dict]: ...
+    def create_team(self, spec: dict) -> dict: ...
+    def budgets(self) -> list[dict]: ...
+    def set_budget(self, spec: dict) -> list[dict]: ...
+    def remove_budget(self, scope: str, ref: str) -> None: ...
+    def events(self, limit: int) -> list[dict]: ...
     def show_key(self, ref: str) -> dict: ...
     def revoke_key(self, ref: str) -> dict: ...
     def rotate_key(self, ref: str) -> dict: ...
@@ -64,15 +75,35 @@ class LocalBackend:
     def list_keys(self) -> list[dict]:
         return self._keys(key_store.list_keys)
 
-    def create_key(self, name: str, models: list[str] | None, expires_at: float | None) -> dict:
-        unknown = sorted(set(models or []) - set(self.settings.models))
-        if unknown:
-            raise BackendError(f"unknown models: {', '.join(unknown)} "
-                               f"(configured: {', '.join(sorted(self.settings.models)) or 'none'})")
+    def _op(self, fn, *args) -> Any:
         try:
-            return _plain(key_store.create_key(self.conn, name, models=models, expires_at=expires_at))
-        except key_store.KeyError_ as exc:
+            return _plain(fn(self.conn, *args))
+        except admin_ops.OpError as exc:
             raise BackendError(str(exc)) from None
+
+    def create_key(self, spec: dict) -> dict:
+        return self._op(admin_ops.create_key, self.settings, msgspec.convert(spec, admin_ops.KeySpec))
+
+    def key_limits(self, ref: str, rpm: int | None, tpm: int | None) -> dict:
+        return self._op(admin_ops.set_rate_limits, ref, rpm, tpm)
+
+    def list_teams(self) -> list[dict]:
+        return _plain(team_store.list_teams(self.conn))
+
+    def create_team(self, spec: dict) -> dict:
+        return self._op(admin_ops.create_team, self.settings, msgspec.convert(spec, admin_ops.TeamSpec))
+
+    def budgets(self) -> list[dict]:
+        return _plain(budget_store.status(self.conn))
+
+    def set_budget(self, spec: dict) -> list[dict]:
+        return self._op(admin_ops.set_budget, self.settings, msgspec.convert(spec, admin_ops.BudgetSpec))
+
+    def remove_budget(self, scope: str, ref: str) -> None:
+        self._op(admin_ops.remove_budget, scope, ref)
+
+    def events(self, limit: int) -> list[dict]:
+        return _plain(budget_store.events(self.conn, limit))
 
     def show_key(self, ref: str) -> dict:
         return self._keys(key_store.get_key, ref)
@@ -137,17 +168,38 @@ class RemoteBackend:
     def list_keys(self) -> list[dict]:
         return self._call("GET", "/keys")
 
-    def create_key(self, name: str, models: list[str] | None, expires_at: float | None) -> dict:
-        return self._call("POST", "/keys", {"name": name, "models": models, "expires_at": expires_at})
+    def create_key(self, spec: dict) -> dict:
+        return self._call("POST", "/keys", spec)
+
+    def key_limits(self, ref: str, rpm: int | None, tpm: int | None) -> dict:
+        return self._call("POST", f"/keys/{_q(ref)}/limits", {"rpm": rpm, "tpm": tpm})
+
+    def list_teams(self) -> list[dict]:
+        return self._call("GET", "/teams")
+
+    def create_team(self, spec: dict) -> dict:
+        return self._call("POST", "/teams", spec)
+
+    def budgets(self) -> list[dict]:
+        return self._call("GET", "/budgets")
+
+    def set_budget(self, spec: dict) -> list[dict]:
+        return self._call("POST", "/budgets", spec)
+
+    def remove_budget(self, scope: str, ref: str) -> None:
+        self._call("POST", f"/budgets/{_q(scope)}/{_q(ref)}/remove")
+
+    def events(self, limit: int) -> list[dict]:
+        return self._call("GET", f"/events?limit={limit}")
 
     def show_key(self, ref: str) -> dict:
-        return self._call("GET", f"/keys/{urllib.request.quote(ref, safe='')}")
+        return self._call("GET", f"/keys/{_q(ref)}")
 
     def revoke_key(self, ref: str) -> dict:
-        return self._call("POST", f"/keys/{urllib.request.quote(ref, safe='')}/revoke")
+        return self._call("POST", f"/keys/{_q(ref)}/revoke")
 
     def rotate_key(self, ref: str) -> dict:
-        return self._call("POST", f"/keys/{urllib.request.quote(ref, safe='')}/rotate")
+        return self._call("POST", f"/keys/{_q(ref)}/rotate")
 
     def spend(self, by: str, since: float | None) -> list[dict]:
         query = f"?by={by}" + (f"&since={since}" if since is not None else "")
@@ -158,6 +210,10 @@ class RemoteBackend:
 
     def providers(self) -> list[dict]:
         return self._call("GET", "/providers")
+
+
+def _q(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
 
 
 def backend_for(g) -> Backend:

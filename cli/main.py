@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import config, keys, models, providers, serve, spend
+from cli.commands import budgets, config, keys, models, providers, serve, spend, teams
 from cli.context import Globals
 from server.settings import config_path
 
@@ -36,6 +36,8 @@ def root(
 app.command("serve")(serve.serve)
 app.command("spend")(spend.spend)
 app.add_typer(keys.app, name="keys")
+app.add_typer(teams.app, name="teams")
+app.add_typer(budgets.app, name="budgets")
 app.add_typer(providers.app, name="providers")
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")

@@ -85,6 +85,26 @@ class Unsupported(InvalidRequest):
     code = "unsupported_operation"
 
 
+class RateLimited(GatewayError):
+    """A key's requests or tokens per minute are used up."""
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, kind: str, headers: dict[str, str]) -> None:
+        super().__init__(message, headers=headers)
+        self.type = kind
+
+
+class BudgetExceeded(GatewayError):
+    """A budget (the key's or its team's) cannot cover the request's worst case."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
 class UpstreamError(GatewayError):
     """An upstream answered with an error; its status is kept."""
 

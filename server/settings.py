@@ -86,8 +86,9 @@ class OpenAIProvider(_Strict, tag="openai", tag_field="kind"):
     timeout_s: PositiveFloat | None = None
     # Extra headers sent upstream (e.g. Azure's api-key scheme); values are secret refs.
     headers: dict[str, SecretRef] = {}
-    price_in: Price = 0.0
-    price_out: Price = 0.0
+    # USD per million tokens; unset: [pricing.models], the shipped table, the site default.
+    price_in: Price | None = None
+    price_out: Price | None = None
 
 
 class LlamaCppProvider(_Strict, tag="llamacpp", tag_field="kind"):
@@ -104,11 +105,36 @@ class LlamaCppProvider(_Strict, tag="llamacpp", tag_field="kind"):
     n_threads: Positive | None = None
     max_tokens: Positive = 256
     embedding: bool = False
-    price_in: Price = 0.0
-    price_out: Price = 0.0
+    price_in: Price | None = None
+    price_out: Price | None = None
 
 
 ProviderSettings = OpenAIProvider | LlamaCppProvider
+
+
+class ModelPrice(_Strict):
+    input: Price
+    output: Price = 0.0
+
+
+class PricingSettings(_Strict):
+    # The site's internal price for local models, USD per million tokens.
+    local_input: Price = 0.0
+    local_output: Price = 0.0
+    models: dict[str, ModelPrice] = {}
+
+
+class BudgetSettings(_Strict):
+    # The output a request may use when the client sets no max_tokens, for keys with a
+    # budget or a token rate limit (the gateway then sends this max_tokens upstream).
+    default_max_tokens: Positive = 4096
+    # A crashed worker's reservations stop counting after this long.
+    reservation_ttl_s: Positive = 900
+    # Cut a stream with an SSE error event once it outgrows what its budget allows.
+    cut_streams: bool = True
+    soft_pct: Annotated[float, Meta(gt=0, le=1)] = 0.8
+    # Budget events are posted here as JSON (a local receiver; optional).
+    webhook: Annotated[str, Meta(pattern=r"^https?://")] | None = None
 
 
 class ModelSettings(_Strict):
@@ -122,6 +148,8 @@ class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     admin: AdminSettings = AdminSettings()
     ledger: LedgerSettings = LedgerSettings()
+    pricing: PricingSettings = PricingSettings()
+    budgets: BudgetSettings = BudgetSettings()
     providers: dict[Name, ProviderSettings] = {}
     models: dict[Name, ModelSettings] = {}
     # Set by load_settings, not by the file.

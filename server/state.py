@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -9,13 +10,22 @@ from dataclasses import dataclass, field
 import aiohttp
 import apsw
 
+from server.alerts import Alerts
+from server.prices import price_for
 from server.providers.base import Provider, Target
 from server.providers.registry import build_providers, new_session
 from server.settings import Secret, Settings, admin_token
+from server.store import budgets as budget_store
 from server.store import db
 from server.store.ledger_writer import LedgerWriter
 
 log = logging.getLogger("gate")
+
+
+def target(settings: Settings, providers: dict[str, Provider], spec: str) -> Target:
+    name, model = spec.split(":", 1)
+    price_in, price_out = price_for(settings, settings.providers[name], model)
+    return Target(providers[name], model, price_in, price_out)
 
 
 @dataclass
@@ -28,7 +38,9 @@ class GatewayState:
     routes: dict[str, list[Target]]
     admin_token: Secret | None
     vec_version: str
+    alerts: Alerts
     started_at: float = field(default_factory=time.time)
+    _housekeeping: asyncio.Task | None = None
 
     @property
     def ready(self) -> bool:
@@ -43,20 +55,33 @@ class GatewayState:
                               batch_size=settings.ledger.batch_size)
         session = new_session()
         providers = build_providers(settings, session)
-        routes = {
-            alias: [Target(providers[t.split(":", 1)[0]], t.split(":", 1)[1]) for t in model.route]
-            for alias, model in settings.models.items()
-        }
+        routes = {alias: [target(settings, providers, t) for t in model.route]
+                  for alias, model in settings.models.items()}
         state = cls(settings, conn, ledger, session, providers, routes, admin_token(settings),
-                    db.vec_version(conn))
+                    db.vec_version(conn), Alerts(session, settings.budgets.webhook))
         ledger.start()
+        state._housekeeping = asyncio.create_task(state._tidy(), name="gate-housekeeping")
         for provider in providers.values():
             await provider.start()
         log.info("gate: database %s (sqlite-vec %s), %d providers, %d models",
                  path, state.vec_version, len(providers), len(routes))
         return state
 
+    async def _tidy(self, every_s: float = 60.0) -> None:
+        """Expired reservations (a crashed worker's) and old rate windows go."""
+        while True:
+            try:
+                dropped = budget_store.prune(self.db, time.time())
+                if dropped:
+                    log.warning("released %d expired budget reservations", dropped)
+            except apsw.BusyError:
+                pass  # another worker holds the lock: it or the next round will tidy
+            await asyncio.sleep(every_s)
+
     async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        await self.alerts.close()
         for provider in self.providers.values():
             await provider.close()
         await self.ledger.close()

@@ -53,3 +53,18 @@ def count_prompt(view: View, exact: Counter) -> tuple[int, bool]:
         value = view.prompt if isinstance(view, CompletionView) else view.input
         total = sum(len(v) if isinstance(v, list) else 1 for v in value)  # type: ignore[union-attr]
     return total, estimated
+
+
+TEMPLATE_BOUND = 16  # a chat template's own tokens per message, at most (and once more)
+
+
+def prompt_upper_bound(view: View) -> int:
+    """No tokenizer makes more tokens than UTF-8 bytes, plus the template's own tokens."""
+    texts = prompt_text(view)
+    total = sum(len(t.encode("utf-8")) for t in texts)
+    if isinstance(view, ChatView):
+        return total + TEMPLATE_BOUND * (len(view.messages) + 1)
+    if not texts:
+        value = view.prompt if isinstance(view, CompletionView) else view.input
+        return sum(len(v) if isinstance(v, list) else 1 for v in value)  # type: ignore[union-attr]
+    return total + TEMPLATE_BOUND

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from cli.backend import BackendError, backend_for
 from cli.context import console, fail, globals_, parse_duration, print_json, when
+from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage virtual keys.", no_args_is_help=True)
 
@@ -30,13 +31,13 @@ def _models(value: list[str] | None) -> str:
 
 def _table(keys: list[dict]) -> Table:
     table = Table(title="Virtual keys", title_justify="left")
-    for col in ("id", "name", "prefix", "models", "status", "created", "expires"):
-        table.add_column(col)
+    for col in ("name", "prefix", "team", "models", "rpm/tpm", "status", "expires"):
+        table.add_column(col, no_wrap=col in ("name", "prefix"))
     colors = {"active": "green", "revoked": "red", "expired": "yellow"}
     for k in keys:
-        table.add_row(k["id"], k["name"], k["prefix"] + "…", _models(k["models"]),
-                      f"[{colors.get(k['status'], 'white')}]{k['status']}[/]",
-                      when(k["created_at"]), when(k["expires_at"]))
+        limits = f"{k.get('rpm') or '-'}/{k.get('tpm') or '-'}"
+        table.add_row(k["name"], k["prefix"] + "…", k.get("team") or "-", _models(k["models"]), limits,
+                      f"[{colors.get(k['status'], 'white')}]{k['status']}[/]", when(k["expires_at"])[:10])
     return table
 
 
@@ -53,12 +54,20 @@ def create(
     name: Annotated[str, typer.Option("--name", help="A unique name for the key.")],
     models: Annotated[str | None, typer.Option(help="Comma-separated aliases it may use (default: all).")] = None,
     expires: Annotated[str | None, typer.Option(help="Lifetime such as 30d, 12h or 2w.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Budget in USD per period.")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(help="Budget in tokens per period.")] = None,
+    period: Annotated[str, typer.Option(help=PERIOD_HELP)] = "monthly",
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team (name or id); its budget applies too.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a key and print its secret once."""
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     expires_at = time.time() + parse_duration(expires) if expires else None
-    created = _run(ctx, "create_key", name, model_list, expires_at)
+    spec = {"name": name, "models": model_list, "expires_at": expires_at, "team": team, "rpm": rpm,
+            "tpm": tpm, "budget_usd": budget, "budget_tokens": budget_tokens, "period": period}
+    created = _run(ctx, "create_key", spec)
     if json:
         print_json({"key": created["key"], **created["info"]})
     else:
@@ -102,3 +111,16 @@ def rotate(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id o
         print_json({"key": created["key"], **created["info"]})
     else:
         _show_secret(created, "rotated")
+
+
+@app.command("limits")
+def limits(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Key id or name.")],
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (omit: none).")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute (omit: none).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Set (or clear) a key's rate limits."""
+    info = _run(ctx, "key_limits", key, rpm, tpm)
+    print_json(info) if json else console.print(_table([info]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv as csv_module
+import sys
 from typing import Annotated
 
 import typer
@@ -13,9 +15,10 @@ from cli.context import console, fail, globals_, parse_since, print_json
 
 def spend(
     ctx: typer.Context,
-    by: Annotated[str, typer.Option(help="Group by key, model, provider or day.")] = "key",
+    by: Annotated[str, typer.Option(help="Group by key, team, model, provider or day.")] = "key",
     since: Annotated[str | None, typer.Option(help="A duration ago (7d) or a date (2026-11-01).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV (for chargeback).")] = False,
 ) -> None:
     """Requests, tokens and cost from the ledger."""
     try:
@@ -24,6 +27,13 @@ def spend(
         fail(str(exc))
     if json:
         print_json(lines)
+        return
+    if csv:
+        writer = csv_module.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([by, "requests", "errors", "input_tokens", "output_tokens", "cost_usd", "estimated_rows"])
+        for x in lines:
+            writer.writerow([x["group"], x["requests"], x["errors"], x["input_tokens"], x["output_tokens"],
+                             f"{x['cost']:.6f}", x["estimated"]])
         return
     table = Table(title=f"Spend by {by}" + (f" since {since}" if since else ""), title_justify="left")
     table.add_column(by)

@@ -1,9 +1,10 @@
 """The request path, in order. Each stage is one module with `stage(ctx, state)`.
 
-    authenticate -> parse -> resolve -> dispatch -> respond -> record
+    authenticate -> parse -> resolve -> throttle -> reserve -> dispatch -> respond
+    -> settle -> record
 
-The later issues insert their stages here (guard_input, throttle, lookup, reserve,
-guard_output, settle) and nowhere else.
+The later issues insert their stages here (guard_input, lookup, guard_output) and nowhere
+else. settle and record run once for every request, however it ended (`finish`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from typing import TYPE_CHECKING
 from litestar import Request, Response
 
 from server.errors import GatewayError
-from server.pipeline import authenticate, dispatch, parse, record, resolve, respond
+from server.pipeline import authenticate, dispatch, parse, record, reserve, resolve, respond, settle, throttle
 from server.pipeline.context import RequestContext
 from server.wire import Op
 
 if TYPE_CHECKING:
     from server.state import GatewayState
 
-BEFORE_DISPATCH = (authenticate.stage, parse.stage, resolve.stage)
+BEFORE_DISPATCH = (authenticate.stage, parse.stage, resolve.stage, throttle.stage, reserve.stage)
 
 
 def new_request_id() -> str:
@@ -36,6 +37,11 @@ def request_id(request: Request) -> str:
     return rid
 
 
+def finish(ctx: RequestContext, state: GatewayState) -> None:
+    settle.stage(ctx, state)
+    record.stage(ctx, state)
+
+
 async def handle(request: Request, state: GatewayState, op: Op) -> Response:
     ctx = RequestContext(request=request, op=op, request_id=request_id(request))
     try:
@@ -44,14 +50,14 @@ async def handle(request: Request, state: GatewayState, op: Op) -> Response:
         await dispatch.stage(ctx, state)
     except GatewayError as error:
         ctx.fail(error)
-        record.stage(ctx, state)
+        finish(ctx, state)
         raise
     except Exception as exc:  # a bug: still one ledger row; the app's handler answers 500
         ctx.status, ctx.error = 500, f"internal error: {type(exc).__name__}"
-        record.stage(ctx, state)
+        finish(ctx, state)
         raise
     if ctx.stream:
-        return respond.stream_response(ctx, state, lambda: record.stage(ctx, state))
+        return respond.stream_response(ctx, state, lambda: finish(ctx, state))
     response = respond.json_response(ctx)
-    record.stage(ctx, state)
+    finish(ctx, state)
     return response

@@ -14,6 +14,8 @@ from server.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
     from server.providers.base import ChunkStream, Reply, Target
+    from server.store.budgets import Budget
+    from server.store.ratelimits import Admission
 
 
 @dataclass(slots=True)
@@ -40,6 +42,14 @@ class RequestContext:
     status: int = 200
     error: str | None = None
     ttfb_ms: float | None = None
+    # Limits: the worst case charged at admission, and what was really used.
+    worst_in: int | None = None
+    worst_out: int = 0
+    rate: "Admission | None" = None
+    budgets: "list[Budget]" = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
 
     def fail(self, error: GatewayError) -> None:
         self.status = error.status

@@ -14,7 +14,8 @@ import msgspec
 from litestar import Response
 from litestar.response import Stream
 
-from server.errors import GatewayError, UpstreamBadResponse, UpstreamUnavailable, render
+from server.errors import BudgetExceeded, GatewayError, UpstreamBadResponse, UpstreamUnavailable, render
+from server.pipeline.throttle import rate_headers
 from server.pipeline.context import RequestContext
 from server.sse import DONE_EVENT, event
 from server.wire import ChunkView, chunk_text, decode_chunk, decode_fields, decode_reply, encode
@@ -32,6 +33,8 @@ def headers(ctx: RequestContext) -> dict[str, str]:
         out["x-gate-upstream-model"] = ctx.target.upstream_model
     out["x-gate-attempts"] = str(len(ctx.attempts))
     out["x-gate-fallback"] = "true" if len(ctx.attempts) > 1 else "false"
+    if ctx.rate is not None:
+        out.update(rate_headers(ctx.rate))
     return out
 
 
@@ -52,10 +55,14 @@ def _without_usage(data: bytes) -> bytes:
     return encode(fields)
 
 
-async def relay(ctx: RequestContext, record: Callable[[], None]) -> AsyncIterator[bytes]:
+async def relay(ctx: RequestContext, state: GatewayState,
+                finish: Callable[[], None]) -> AsyncIterator[bytes]:
     chunks = ctx.chunks
     assert chunks is not None
     finished = False
+    # A budgeted stream may not outgrow its reservation (an upstream ignoring max_tokens).
+    allowance = ctx.worst_out if ctx.budgets and state.settings.budgets.cut_streams else None
+    pieces = 0
     try:
         async for data in chunks:
             if ctx.ttfb_ms is None:
@@ -73,6 +80,9 @@ async def relay(ctx: RequestContext, record: Callable[[], None]) -> AsyncIterato
             text = chunk_text(chunk)
             if text:
                 ctx.output_text.append(text)
+                pieces += 1
+                if allowance is not None and pieces > allowance:
+                    raise BudgetExceeded("The stream reached what its budget allows and was cut.")
             finished = finished or any(c.finish_reason for c in chunk.choices)
             if chunk.usage is not None:
                 ctx.usage = chunk.usage
@@ -93,10 +103,10 @@ async def relay(ctx: RequestContext, record: Callable[[], None]) -> AsyncIterato
         raise
     finally:
         await chunks.aclose()
-        record()
+        finish()
 
 
-def stream_response(ctx: RequestContext, state: GatewayState, record: Callable[[], None]) -> Stream:
-    return Stream(relay(ctx, record), media_type="text/event-stream",
+def stream_response(ctx: RequestContext, state: GatewayState, finish: Callable[[], None]) -> Stream:
+    return Stream(relay(ctx, state, finish), media_type="text/event-stream",
                   headers={**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -55,8 +55,6 @@ class Provider(Protocol):
     name: str
     kind: str
     locality: str
-    price_in: float   # per million input tokens
-    price_out: float  # per million output tokens
 
     async def start(self) -> None:
         """Acquire resources (sessions, models). Called in the lifespan."""
@@ -86,6 +84,11 @@ class Target:
 
     provider: Provider
     upstream_model: str
+    price_in: float = 0.0   # USD per million input tokens (server.prices decides)
+    price_out: float = 0.0  # USD per million output tokens
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.price_in + output_tokens * self.price_out) / 1_000_000
 
     @property
     def label(self) -> str:

@@ -52,8 +52,6 @@ class LlamaCpp:
         self.name = name
         self.settings = settings
         self.locality = "local"
-        self.price_in = settings.price_in
-        self.price_out = settings.price_out
         self._template = TEMPLATES[settings.chat_format]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gate-llama-{name}")
         self._llm: Any = None

@@ -75,8 +75,6 @@ class OpenAICompatible:
         self.name = name
         self.settings = settings
         self.locality = settings.locality
-        self.price_in = settings.price_in
-        self.price_out = settings.price_out
         self._session = session
         self._base = settings.url.rstrip("/")
         headers = {"Content-Type": "application/json"}

@@ -7,20 +7,17 @@ import hmac
 import msgspec
 from litestar import Request, Response, Router, get, post
 
+from server import admin_ops
 from server.errors import InvalidRequest, NotFound, Unauthorized
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
 from server.providers.health import check_all
 from server.state import GatewayState
+from server.store import budgets as budget_store
 from server.store import keys as key_store
+from server.store import teams as team_store
 from server.store import ledger as ledger_store
 from server.wire import encode
-
-
-class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    models: list[str] | None = None
-    expires_at: float | None = None
 
 
 def _state(request: Request) -> GatewayState:
@@ -65,18 +62,72 @@ async def list_keys(request: Request) -> Response:
 @post("/keys")
 async def create_key(request: Request) -> Response:
     state = _state(request)
+    spec = await _spec(request, admin_ops.KeySpec)
+    return _json(request, _op(admin_ops.create_key, state.db, state.settings, spec), 201)
+
+
+async def _spec(request: Request, kind: type):
     try:
-        spec = msgspec.json.decode(await request.body(), type=KeyCreate)
+        return msgspec.json.decode(await request.body(), type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise InvalidRequest(f"invalid key spec: {exc}") from None
-    unknown = sorted(set(spec.models or []) - set(state.routes))
-    if unknown:
-        raise InvalidRequest(f"unknown models: {', '.join(unknown)}", param="models")
+        raise InvalidRequest(f"invalid request: {exc}") from None
+
+
+def _op(fn, *args):
+    """Run an admin operation; its OpError becomes the OpenAI error envelope."""
     try:
-        created = key_store.create_key(state.db, spec.name, models=spec.models, expires_at=spec.expires_at)
-    except key_store.KeyError_ as exc:
-        raise InvalidRequest(str(exc), param="name", code="key_exists") from None
-    return _json(request, created, 201)
+        return fn(*args)
+    except admin_ops.OpError as exc:
+        error = InvalidRequest(str(exc))
+        error.status = exc.status
+        if exc.status == 404:
+            error.code = "not_found"
+        raise error from None
+
+
+@post("/keys/{ref:str}/limits", status_code=200)
+async def key_limits(request: Request) -> Response:
+    state = _state(request)
+    body = await _spec(request, dict[str, int | None])
+    return _json(request, _op(admin_ops.set_rate_limits, state.db, request.path_params["ref"],
+                              body.get("rpm"), body.get("tpm")))
+
+
+@get("/teams")
+async def list_teams(request: Request) -> Response:
+    return _json(request, team_store.list_teams(_state(request).db))
+
+
+@post("/teams")
+async def create_team(request: Request) -> Response:
+    state = _state(request)
+    spec = await _spec(request, admin_ops.TeamSpec)
+    return _json(request, _op(admin_ops.create_team, state.db, state.settings, spec), 201)
+
+
+@get("/budgets")
+async def budgets(request: Request) -> Response:
+    return _json(request, budget_store.status(_state(request).db))
+
+
+@post("/budgets", status_code=200)
+async def set_budget(request: Request) -> Response:
+    state = _state(request)
+    spec = await _spec(request, admin_ops.BudgetSpec)
+    return _json(request, _op(admin_ops.set_budget, state.db, state.settings, spec))
+
+
+@post("/budgets/{kind:str}/{ref:str}/remove", status_code=200)
+async def remove_budget(request: Request) -> Response:
+    state = _state(request)
+    _op(admin_ops.remove_budget, state.db, request.path_params["kind"], request.path_params["ref"])
+    return _json(request, {"removed": True})
+
+
+@get("/events")
+async def events(request: Request) -> Response:
+    state = _state(request)
+    return _json(request, budget_store.events(state.db, int(_number(request, "limit", 50) or 50)))
 
 
 @get("/keys/{ref:str}")
@@ -122,5 +173,6 @@ async def providers(request: Request) -> Response:
     return _json(request, await check_all(_state(request).providers))
 
 
-router = Router(path="/admin", route_handlers=[list_keys, create_key, show_key, revoke_key,
-                                                rotate_key, spend, recent, providers])
+router = Router(path="/admin", route_handlers=[
+    list_keys, create_key, show_key, revoke_key, rotate_key, key_limits, list_teams, create_team,
+    budgets, set_budget, remove_budget, events, spend, recent, providers])

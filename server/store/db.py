@@ -8,6 +8,8 @@ loaded into two SQLite libraries in one process.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import apsw
@@ -44,6 +46,19 @@ def connect(path: str | Path, *, busy_timeout_ms: int = 5000, migrate: bool = Tr
     return conn
 
 
+@contextmanager
+def immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
+    """One BEGIN IMMEDIATE transaction: the write lock is taken first (the busy timeout
+    applies), so concurrent processes serialize instead of failing on a stale snapshot."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def vec_version(conn: apsw.Connection) -> str:
     return conn.execute("SELECT vec_version()").fetchone()[0]
 
@@ -62,8 +77,7 @@ def apply_migrations(conn: apsw.Connection) -> list[str]:
     Runs under BEGIN IMMEDIATE so several processes starting at once apply each one once.
     """
     applied: list[str] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         done = set(applied_migrations(conn))
         for name, sql in MIGRATIONS:
             if name in done:
@@ -73,10 +87,6 @@ def apply_migrations(conn: apsw.Connection) -> list[str]:
                 "INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
             )
             applied.append(name)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return applied
 
 

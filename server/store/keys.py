@@ -30,6 +30,10 @@ class Principal:
     key_id: str
     name: str
     models: tuple[str, ...] | None  # None: every alias
+    team_id: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    budgeted: bool = False          # a budget applies (the key's or its team's)
 
     def may_use(self, alias: str) -> bool:
         return self.models is None or alias in self.models
@@ -45,6 +49,9 @@ class KeyInfo(msgspec.Struct):
     revoked_at: float | None
     rotated_at: float | None
     status: str
+    team: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
 
 
 class CreatedKey(msgspec.Struct):
@@ -68,11 +75,13 @@ def _status(row_expires: float | None, row_revoked: float | None, now: float) ->
     return "active"
 
 
-_COLUMNS = "id, name, prefix, models, created_at, expires_at, revoked_at, rotated_at"
+_COLUMNS = ("k.id, k.name, k.prefix, k.models, k.created_at, k.expires_at, k.revoked_at, k.rotated_at, "
+            "t.name, k.rpm, k.tpm")
+_FROM = "FROM keys k LEFT JOIN teams t ON t.id = k.team_id"
 
 
 def _info(row: tuple, now: float | None = None) -> KeyInfo:
-    kid, name, prefix, models, created, expires, revoked, rotated = row
+    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm = row
     return KeyInfo(
         id=kid,
         name=name,
@@ -83,19 +92,24 @@ def _info(row: tuple, now: float | None = None) -> KeyInfo:
         revoked_at=revoked,
         rotated_at=rotated,
         status=_status(expires, revoked, now or time.time()),
+        team=team,
+        rpm=rpm,
+        tpm=tpm,
     )
 
 
 def create_key(conn: apsw.Connection, name: str, *, models: list[str] | None = None,
-               expires_at: float | None = None) -> CreatedKey:
+               expires_at: float | None = None, team_id: str | None = None,
+               rpm: int | None = None, tpm: int | None = None) -> CreatedKey:
     secret = new_secret()
     kid = "key_" + secrets.token_hex(6)
     now = time.time()
     try:
         conn.execute(
-            "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kid, name, hash_secret(secret), secret[:12], _models_json(models), now, expires_at),
+            "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at, team_id, rpm, tpm) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (kid, name, hash_secret(secret), secret[:12], _models_json(models), now, expires_at,
+             team_id, rpm, tpm),
         )
     except apsw.ConstraintError:
         raise KeyError_(f"a key named '{name}' already exists") from None
@@ -107,7 +121,7 @@ def _models_json(models: list[str] | None) -> str | None:
 
 
 def _row(conn: apsw.Connection, ref: str) -> tuple:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM keys WHERE id = ? OR name = ?", (ref, ref)).fetchone()
+    row = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE k.id = ? OR k.name = ?", (ref, ref)).fetchone()
     if row is None:
         raise KeyError_(f"no key with id or name '{ref}'")
     return row
@@ -119,7 +133,7 @@ def get_key(conn: apsw.Connection, ref: str) -> KeyInfo:
 
 def list_keys(conn: apsw.Connection) -> list[KeyInfo]:
     now = time.time()
-    return [_info(r, now) for r in conn.execute(f"SELECT {_COLUMNS} FROM keys ORDER BY created_at")]
+    return [_info(r, now) for r in conn.execute(f"SELECT {_COLUMNS} {_FROM} ORDER BY k.created_at")]
 
 
 def revoke_key(conn: apsw.Connection, ref: str) -> KeyInfo:
@@ -145,12 +159,22 @@ def rotate_key(conn: apsw.Connection, ref: str) -> CreatedKey:
 def authenticate(conn: apsw.Connection, secret: str, now: float) -> Principal | None:
     """The principal for a presented secret, or None (unknown, revoked or expired)."""
     digest = hash_secret(secret)
-    row = conn.execute(
-        "SELECT hash, id, name, models, expires_at, revoked_at FROM keys WHERE hash = ?", (digest,)
-    ).fetchone()
+    row = conn.execute(_AUTH, (digest,)).fetchone()
     if row is None or not hmac.compare_digest(row[0], digest):
         return None
-    _, kid, name, models, expires, revoked = row
+    _, kid, name, models, expires, revoked, team_id, rpm, tpm, budgeted = row
     if _status(expires, revoked, now) != "active":
         return None
-    return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None)
+    return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None,
+                     team_id, rpm, tpm, bool(budgeted))
+
+
+_AUTH = ("SELECT k.hash, k.id, k.name, k.models, k.expires_at, k.revoked_at, k.team_id, k.rpm, k.tpm, "
+         "EXISTS(SELECT 1 FROM budgets b WHERE (b.scope = 'key' AND b.owner_id = k.id) "
+         "OR (b.scope = 'team' AND b.owner_id = k.team_id)) FROM keys k WHERE k.hash = ?")
+
+
+def set_limits(conn: apsw.Connection, ref: str, *, rpm: int | None, tpm: int | None) -> KeyInfo:
+    kid = _row(conn, ref)[0]
+    conn.execute("UPDATE keys SET rpm = ?, tpm = ? WHERE id = ?", (rpm, tpm, kid))
+    return get_key(conn, kid)

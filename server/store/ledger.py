@@ -25,6 +25,7 @@ class LedgerRow(msgspec.Struct, kw_only=True):
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
     attempts: str | None = None
+    team_id: str | None = None
     error: str | None = None
 
 
@@ -61,6 +62,7 @@ class SpendLine(msgspec.Struct):
 
 GROUPS = {
     "key": "coalesce(k.name, l.key_id, '-')",
+    "team": "coalesce(t.name, l.team_id, '-')",
     "model": "coalesce(l.alias, '-')",
     "provider": "coalesce(l.provider, '-')",
     "day": "date(l.ts, 'unixepoch')",
@@ -74,7 +76,8 @@ def spend(conn: apsw.Connection, by: str = "key", since: float | None = None) ->
     sql = (
         f"SELECT {group} AS g, count(*), sum(l.status >= 400), sum(l.input_tokens), "
         "sum(l.output_tokens), sum(l.cost), sum(l.usage_estimated) "
-        "FROM ledger l LEFT JOIN keys k ON k.id = l.key_id WHERE l.ts >= ? "
+        "FROM ledger l LEFT JOIN keys k ON k.id = l.key_id LEFT JOIN teams t ON t.id = l.team_id "
+        "WHERE l.ts >= ? "
         "GROUP BY g ORDER BY sum(l.cost) DESC, count(*) DESC, g"
     )
     return [SpendLine(*row) for row in conn.execute(sql, (since or 0.0,))]

@@ -44,4 +44,66 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX ledger_key_ts ON ledger(key_id, ts);
         """,
     ),
+    (
+        "0003_teams_budgets_ratelimits",
+        """
+        CREATE TABLE teams(
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        );
+        ALTER TABLE keys ADD COLUMN team_id TEXT REFERENCES teams(id);
+        ALTER TABLE keys ADD COLUMN rpm INTEGER;
+        ALTER TABLE keys ADD COLUMN tpm INTEGER;
+        ALTER TABLE ledger ADD COLUMN team_id TEXT;
+
+        -- A budget in money and/or tokens over a period, on a key or a team.
+        CREATE TABLE budgets(
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL CHECK (scope IN ('key', 'team')),
+            owner_id TEXT NOT NULL,
+            limit_usd REAL,
+            limit_tokens INTEGER,
+            period TEXT NOT NULL,         -- daily | weekly | monthly | rolling:N
+            soft_pct REAL NOT NULL DEFAULT 0.8,
+            created_at REAL NOT NULL,
+            UNIQUE (scope, owner_id)
+        );
+        -- Settled spend per budget per bucket (the period's start; a day for rolling ones).
+        CREATE TABLE budget_spend(
+            budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,
+            bucket REAL NOT NULL,
+            usd REAL NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (budget_id, bucket)
+        );
+        -- Worst-case amounts held by requests in flight; a crashed worker's expire.
+        CREATE TABLE reservations(
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,
+            usd REAL NOT NULL,
+            tokens INTEGER NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX reservations_budget ON reservations(budget_id, expires_at);
+        CREATE INDEX reservations_request ON reservations(request_id);
+        -- Requests and tokens per key per minute (a sliding window over two minutes).
+        CREATE TABLE rate_windows(
+            key_id TEXT NOT NULL,
+            minute REAL NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, minute)
+        );
+        CREATE TABLE events(
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,           -- budget_soft | budget_exhausted
+            scope TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        """,
+    ),
 ]

@@ -1,0 +1,101 @@
+"""gate budgets: limits in money and tokens per period, on keys and teams."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+from cli.backend import BackendError, backend_for
+from cli.context import console, fail, globals_, print_json, when
+from server.periods import PERIOD_HELP
+
+app = typer.Typer(help="Budgets on keys and teams, and their alerts.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _run(ctx: typer.Context, method: str, *args):
+    try:
+        return getattr(backend_for(globals_(ctx)), method)(*args)
+    except BackendError as exc:
+        fail(str(exc))
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    scope: Annotated[str, typer.Argument(help="key or team.")],
+    owner: Annotated[str, typer.Argument(help="The key's or team's name or id.")],
+    usd: Annotated[float | None, typer.Option("--usd", help="Limit in USD per period.")] = None,
+    tokens: Annotated[int | None, typer.Option(help="Limit in tokens per period.")] = None,
+    period: Annotated[str, typer.Option(help=PERIOD_HELP)] = "monthly",
+    soft: Annotated[float | None, typer.Option(help="Alert threshold, a fraction (default 0.8).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Set (or replace) the budget of a key or a team."""
+    rows = _run(ctx, "set_budget", {"scope": scope, "owner": owner, "usd": usd, "tokens": tokens,
+                                    "period": period, "soft_pct": soft})
+    print_json(rows) if json else console.print(_table(rows))
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, scope: Annotated[str, typer.Argument(help="key or team.")],
+           owner: Annotated[str, typer.Argument(help="Name or id.")]) -> None:
+    """Remove the budget of a key or a team."""
+    _run(ctx, "remove_budget", scope, owner)
+    console.print(f"removed the budget of {scope} [bold]{owner}[/]", highlight=False)
+
+
+def _bar(used: float, limit: float | None) -> ProgressBar | str:
+    if not limit:
+        return "-"
+    return ProgressBar(total=limit, completed=min(used, limit), width=16,
+                       complete_style="red" if used >= limit * 0.999 else
+                       "yellow" if used >= limit * 0.8 else "green")
+
+
+def _table(rows: list[dict]) -> Table:
+    table = Table(title="Budgets", title_justify="left")
+    for col in ("scope", "owner", "period", "spent", "held", "limit", "", "resets"):
+        table.add_column(col, justify="right" if col in ("spent", "held", "limit") else "left")
+    for r in rows:
+        if r["limit_usd"] is not None:
+            table.add_row(r["scope"], r["owner"], r["period"], f"${r['spent_usd']:.4f}", f"${r['reserved_usd']:.4f}",
+                          f"${r['limit_usd']:.2f}", _bar(r["spent_usd"], r["limit_usd"]), when(r["resets_at"]))
+        if r["limit_tokens"] is not None:
+            table.add_row(r["scope"], r["owner"], r["period"], f"{r['spent_tokens']:,} tok",
+                          f"{r['reserved_tokens']:,} tok", f"{r['limit_tokens']:,} tok",
+                          _bar(r["spent_tokens"], r["limit_tokens"]), when(r["resets_at"]))
+    return table
+
+
+@app.command("show")
+def show(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Every budget: spent this period, held by requests in flight, the limit."""
+    rows = _run(ctx, "budgets")
+    if json:
+        print_json(rows)
+    elif not rows:
+        console.print("No budgets yet: [bold]gate budgets set key NAME --usd 50[/]")
+    else:
+        console.print(_table(rows))
+
+
+@app.command("events")
+def events(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many.")] = 50,
+           json: JsonOpt = False) -> None:
+    """Budget alerts: soft thresholds crossed and budgets used up, newest first."""
+    rows = _run(ctx, "events", limit)
+    if json:
+        print_json(rows)
+        return
+    table = Table(title="Budget events", title_justify="left")
+    for col in ("when", "kind", "scope", "owner", "detail"):
+        table.add_column(col)
+    for e in rows:
+        color = "red" if e["kind"] == "budget_exhausted" else "yellow"
+        table.add_row(when(e["ts"]), f"[{color}]{e['kind']}[/]", e["scope"], e["owner"], e["detail"])
+    console.print(table)

@@ -1,0 +1,51 @@
+"""settle: the tokens and cost the request really used; reservations become spend.
+
+Runs once per request however it ended (answered, failed, stream cut, client gone), so no
+reservation outlives its request except a crashed worker's, which expire.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import apsw
+
+from server.pipeline.context import RequestContext
+from server.store import budgets as budget_store
+from server.store.ratelimits import adjust_tokens
+from server.tokens import count, count_prompt
+
+if TYPE_CHECKING:
+    from server.state import GatewayState
+
+log = logging.getLogger("gate.settle")
+
+
+def usage(ctx: RequestContext) -> tuple[int, int]:
+    """Input/output tokens: the upstream's usage, else counted locally (and marked)."""
+    if ctx.usage is not None:
+        return ctx.usage.prompt_tokens, ctx.usage.completion_tokens
+    if ctx.view is None or ctx.target is None or (ctx.reply is None and ctx.chunks is None):
+        return 0, 0  # no upstream accepted the request: nothing was used
+    exact = ctx.target.provider.count_tokens
+    prompt, est_in = count_prompt(ctx.view, exact)
+    completion, est_out = count("".join(ctx.output_text), exact)
+    ctx.usage_estimated = est_in or est_out
+    return prompt, completion
+
+
+def stage(ctx: RequestContext, state: "GatewayState") -> None:
+    ctx.input_tokens, ctx.output_tokens = usage(ctx)
+    ctx.cost = ctx.target.cost(ctx.input_tokens, ctx.output_tokens) if ctx.target else 0.0
+    total = ctx.input_tokens + ctx.output_tokens
+    try:
+        if ctx.budgets:
+            events = budget_store.settle(state.db, ctx.request_id, ctx.budgets, ctx.cost, total, ctx.ts)
+            if events:
+                state.alerts.publish(events)
+        p = ctx.principal
+        if ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm:
+            adjust_tokens(state.db, p.key_id, ctx.rate.minute, total - (ctx.worst_in or 0) - ctx.worst_out)
+    except apsw.Error as exc:  # the reservation expires by itself; the ledger row still goes
+        log.error("request %s: cannot settle limits: %s", ctx.request_id, exc)
