@@ -27,6 +27,10 @@ def gateway_toml(upstream_url: str, extra: str = "") -> str:
         [ledger]
         flush_interval_ms = 20
 
+        [budgets]
+        default_max_tokens = 50
+        webhook = "{upstream_url.removesuffix('/v1')}/hook"
+
         [providers.fake]
         kind = "openai"
         url = "{upstream_url}"
@@ -72,10 +76,17 @@ def admin_token(monkeypatch) -> str:
 
 
 def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
-             expires_at: float | None = None) -> str:
+             expires_at: float | None = None, **limits) -> str:
+    """A key; `limits` are KeySpec fields (rpm, tpm, team, budget_usd, budget_tokens, period)."""
     conn = store_db.connect(db_path)
     try:
-        return key_store.create_key(conn, name, models=models, expires_at=expires_at).key
+        if not limits:
+            return key_store.create_key(conn, name, models=models, expires_at=expires_at).key
+        from server import admin_ops
+        from server.settings import parse_settings
+
+        spec = admin_ops.KeySpec(name=name, models=models, expires_at=expires_at, **limits)
+        return admin_ops.create_key(conn, parse_settings(""), spec).key
     finally:
         conn.close()
 

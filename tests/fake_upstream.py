@@ -48,6 +48,7 @@ class FakeUpstream:
     port: int = field(default_factory=free_port)
     slow_seconds: float = 2.0
     requests: list[Seen] = field(default_factory=list)
+    hooks: list[dict] = field(default_factory=list)  # what was posted to /hook (alert webhooks)
 
     @property
     def url(self) -> str:
@@ -60,7 +61,12 @@ class FakeUpstream:
         app.router.add_post("/v1/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/hook", self.hook)
         return app
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.hooks.append(await request.json())
+        return web.Response(status=204)
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "ok", "object": "model"}]})

@@ -1,0 +1,135 @@
+"""Budgets and rate limits through the request path, in process, on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from server import admin_ops
+from server.settings import parse_settings
+from server.store import budgets as budget_store
+from server.store import db as store_db
+from tests.conftest import make_key
+from tests.integration.test_proxy import events, ledger_rows
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def spent(settings) -> list:
+    conn = store_db.connect(settings.database.path)
+    try:
+        return budget_store.status(conn)
+    finally:
+        conn.close()
+
+
+async def test_a_token_budget_stops_exactly_and_settles_to_real_usage(client, settings):
+    key = make_key(settings.database.path, "budgeted", budget_tokens=200, period="daily")
+    used, statuses = 0, []
+    for _ in range(40):
+        r = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": 10, **CHAT},
+                              headers=auth(key))
+        statuses.append(r.status_code)
+        if r.status_code != 200:
+            break
+        used += r.json()["usage"]["total_tokens"]
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
+    err = r.json()["error"]
+    assert err["type"] == "insufficient_quota" and err["code"] == "budget_exceeded"
+    assert "budgeted" in err["message"] and "resets" in err["message"]
+    (status,) = spent(settings)
+    assert status.spent_tokens == used <= 200
+    assert status.reserved_tokens == 0  # nothing held once every request settled
+    # The worst case of one more request (2 bytes + template bound + 10) no longer fits.
+    assert used + 2 + 16 * 2 + 10 > 200
+
+
+async def test_the_gateway_caps_output_for_budgeted_keys(client, settings, fake):
+    key = make_key(settings.database.path, "capped", budget_usd=5.0)
+    r = await client.post("/v1/chat/completions", json={"model": "echo", **CHAT}, headers=auth(key))
+    assert r.status_code == 200
+    assert fake.requests[-1].body["max_tokens"] == 50  # [budgets] default_max_tokens
+    plain = await client.post("/v1/chat/completions", json={"model": "echo", **CHAT})
+    assert plain.status_code == 200 and "max_tokens" not in fake.requests[-1].body
+
+
+async def test_a_stream_is_cut_when_it_outgrows_its_budget(client, settings):
+    key = make_key(settings.database.path, "streamer", budget_usd=5.0)
+    # The fake ignores max_tokens and sends six pieces: the gateway stops it after two.
+    r = await client.post("/v1/chat/completions", headers=auth(key),
+                          json={"model": "ok", "stream": True, "max_tokens": 2, **CHAT})
+    data = events(r.text)
+    assert "[DONE]" not in data
+    assert json.loads(data[-1])["error"]["code"] == "budget_exceeded"
+    texts = [json.loads(d)["choices"][0]["delta"].get("content") for d in data[:-1]]
+    assert [t for t in texts if t] == ["Hello", " from"]
+    (row,) = await ledger_rows(client, settings, 1)
+    assert row.status == 429 and row.output_tokens > 0
+
+
+async def test_a_team_budget_is_shared_by_its_keys(client, settings):
+    conn = store_db.connect(settings.database.path)
+    admin_ops.create_team(conn, parse_settings(""), admin_ops.TeamSpec("ml", budget_tokens=60))
+    conn.close()
+    a = make_key(settings.database.path, "a", team="ml")
+    b = make_key(settings.database.path, "b", team="ml")
+    body = {"model": "ok", "max_tokens": 6, **CHAT}  # worst case 2 + 32 + 6 = 40, real use 13
+    assert (await client.post("/v1/chat/completions", json=body, headers=auth(a))).status_code == 200
+    assert (await client.post("/v1/chat/completions", json=body, headers=auth(b))).status_code == 200
+    third = await client.post("/v1/chat/completions", json=body, headers=auth(a))
+    assert third.status_code == 429 and "team 'ml'" in third.json()["error"]["message"]
+    await client.get("/admin/spend")  # unrelated admin call does not disturb anything
+    rows = await ledger_rows(client, settings, 3)
+    assert {r.team_id for r in rows} == {rows[0].team_id} and rows[0].team_id is not None
+
+
+async def test_soft_alerts_are_recorded_and_posted(client, settings, fake):
+    key = make_key(settings.database.path, "alerting")
+    conn = store_db.connect(settings.database.path)
+    admin_ops.set_budget(conn, parse_settings(""), admin_ops.BudgetSpec("key", "alerting", tokens=100,
+                                                                        soft_pct=0.3))
+    body = {"model": "ok", "max_tokens": 6, **CHAT}  # 13 tokens each: the third crosses 30
+    for i in range(3):
+        r = await client.post("/v1/chat/completions", json=body, headers=auth(key))
+        assert r.status_code == 200
+        assert [e.kind for e in budget_store.events(conn)] == ([] if i < 2 else ["budget_soft"])
+    conn.close()
+    for _ in range(100):
+        if fake.hooks:
+            break
+        await asyncio.sleep(0.02)
+    assert fake.hooks and fake.hooks[0]["events"][0]["kind"] == "budget_soft"
+    assert fake.hooks[0]["events"][0]["owner"] == "alerting"
+
+
+async def test_requests_per_minute_with_headers(client, settings):
+    key = make_key(settings.database.path, "rpm", rpm=2)
+    first = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
+    second = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    assert first.headers["x-ratelimit-remaining-requests"] == "1"
+    assert second.headers["x-ratelimit-remaining-requests"] == "0"
+    third = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
+    assert third.status_code == 429
+    err = third.json()["error"]
+    assert err["code"] == "rate_limit_exceeded" and err["type"] == "requests"
+    assert int(third.headers["retry-after"]) >= 1
+    assert third.headers["x-ratelimit-remaining-requests"] == "0"
+    other = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT})
+    assert other.status_code == 200  # another key is not affected
+
+
+async def test_tokens_per_minute(client, settings):
+    key = make_key(settings.database.path, "tpm", tpm=100)
+    body = {"model": "ok", "max_tokens": 20, **CHAT}  # worst case 54, real use 13
+    first = await client.post("/v1/chat/completions", json=body, headers=auth(key))
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-tokens"] == "100"
+    # Settled to 13, so another worst case of 54 fits (13 + 54 <= 100), then not a third.
+    assert (await client.post("/v1/chat/completions", json=body, headers=auth(key))).status_code == 200
+    too_big = await client.post("/v1/chat/completions", json={**body, "max_tokens": 500}, headers=auth(key))
+    assert too_big.status_code == 429 and "lower max_tokens" in too_big.json()["error"]["message"]
