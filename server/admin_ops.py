@@ -33,6 +33,7 @@ class KeySpec(msgspec.Struct, forbid_unknown_fields=True):
     budget_usd: float | None = None
     budget_tokens: int | None = None
     period: str = "monthly"
+    allow_cloud: bool | None = None
 
 
 class BudgetSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,7 +82,8 @@ def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
     try:
         with conn:
             created = key_store.create_key(conn, spec.name, models=spec.models, expires_at=spec.expires_at,
-                                           team_id=team_id, rpm=spec.rpm, tpm=spec.tpm)
+                                           team_id=team_id, rpm=spec.rpm, tpm=spec.tpm,
+                                           allow_cloud=spec.allow_cloud)
             if spec.budget_usd is not None or spec.budget_tokens is not None:
                 budget_store.set_budget(conn, "key", created.info.id, usd=spec.budget_usd,
                                         tokens=spec.budget_tokens, period=period,

@@ -83,7 +83,13 @@ class OpenAIProvider(_Strict, tag="openai", tag_field="kind"):
     api_key: SecretRef | None = None
     locality: Literal["local", "cloud"] = "local"
     connect_timeout_s: PositiveFloat = 5.0
+    # Until the response headers (JSON) or the first event (streams: time to first token).
+    first_byte_timeout_s: PositiveFloat = 60.0
     timeout_s: PositiveFloat | None = None
+    # Tokens (prompt + output) the model behind it takes; a request that cannot fit skips it.
+    context_window: Positive | None = None
+    # Poll the server for health and load (vLLM / llama.cpp server /metrics); default: local ones.
+    health_checks: bool | None = None
     # Extra headers sent upstream (e.g. Azure's api-key scheme); values are secret refs.
     headers: dict[str, SecretRef] = {}
     # USD per million tokens; unset: [pricing.models], the shipped table, the site default.
@@ -137,10 +143,42 @@ class BudgetSettings(_Strict):
     webhook: Annotated[str, Meta(pattern=r"^https?://")] | None = None
 
 
+TargetSpec = Annotated[str, Meta(pattern=r"^[^:\s]+:.+$")]
+
+
 class ModelSettings(_Strict):
-    # Targets tried in order: "provider:upstream-model".
-    route: Annotated[list[Annotated[str, Meta(pattern=r"^[^:\s]+:.+$")]], Meta(min_length=1)]
+    # Tiers tried in order. An entry is one target, "provider:upstream-model", or a list of
+    # targets that share the load (a tier).
+    route: Annotated[list[TargetSpec | list[TargetSpec]], Meta(min_length=1)]
+    # How a tier spreads its load: the least busy target (by the load the servers report and
+    # the requests in flight), or at random by `weights`.
+    balance: Literal["least_busy", "weighted"] = "least_busy"
+    weights: dict[str, Annotated[float, Meta(gt=0)]] = {}
     description: str = ""
+
+    def tiers(self) -> list[list[str]]:
+        return [[entry] if isinstance(entry, str) else list(entry) for entry in self.route]
+
+
+class RoutingSettings(_Strict):
+    # Tries per target on 429, 5xx and timeouts (a refused connection moves on at once).
+    retries: Annotated[int, Meta(ge=0, le=10)] = 1
+    backoff_base_ms: Positive = 100
+    backoff_max_ms: Positive = 2000
+    # A Retry-After longer than this moves on to the next target instead of waiting.
+    max_retry_after_s: PositiveFloat = 2.0
+    breaker_failures: Positive = 5
+    breaker_cooldown_s: PositiveFloat = 30.0
+    health_interval_s: PositiveFloat = 10.0
+    # Re-read gateway.toml when it changes (providers, models, routing, egress, pricing).
+    reload: bool = True
+
+
+class EgressSettings(_Strict):
+    # May any request leave the site for a cloud provider at all?
+    allow_cloud: bool = False
+    # Whether new keys may use cloud targets (gate keys create --allow-cloud overrides).
+    keys_default: bool = False
 
 
 class Settings(_Strict):
@@ -150,6 +188,8 @@ class Settings(_Strict):
     ledger: LedgerSettings = LedgerSettings()
     pricing: PricingSettings = PricingSettings()
     budgets: BudgetSettings = BudgetSettings()
+    routing: RoutingSettings = RoutingSettings()
+    egress: EgressSettings = EgressSettings()
     providers: dict[Name, ProviderSettings] = {}
     models: dict[Name, ModelSettings] = {}
     # Set by load_settings, not by the file.
@@ -227,14 +267,20 @@ def parse_settings(text: str | bytes, source: str = DEFAULT_CONFIG) -> Settings:
 
 def _check_routes(settings: Settings, source: str) -> None:
     for alias, model in settings.models.items():
-        for i, target in enumerate(model.route):
-            provider = target.split(":", 1)[0]
-            if provider not in settings.providers:
-                known = ", ".join(sorted(settings.providers)) or "none"
-                raise ConfigError(
-                    f"{source}: invalid configuration at key 'models.{alias}.route[{i}]': "
-                    f"unknown provider '{provider}' (configured providers: {known})"
-                )
+        specs = [t for tier in model.tiers() for t in tier]
+        for i, entry in enumerate(model.route):
+            for target in [entry] if isinstance(entry, str) else entry:
+                provider = target.split(":", 1)[0]
+                if provider not in settings.providers:
+                    known = ", ".join(sorted(settings.providers)) or "none"
+                    raise ConfigError(
+                        f"{source}: invalid configuration at key 'models.{alias}.route[{i}]': "
+                        f"unknown provider '{provider}' (configured providers: {known})"
+                    )
+        for spec in model.weights:
+            if spec not in specs:
+                raise ConfigError(f"{source}: invalid configuration at key 'models.{alias}.weights': "
+                                  f"'{spec}' is not a target of this route")
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 import aiohttp
 import apsw
 
+from server import reload
 from server.alerts import Alerts
-from server.prices import price_for
-from server.providers.base import Provider, Target
-from server.providers.registry import build_providers, new_session
+from server.providers.base import Provider
+from server.providers.registry import new_session
+from server.routing import topology
+from server.routing.route import Route
+from server.routing.topology import Topology
 from server.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
 from server.store import db
@@ -22,29 +25,37 @@ from server.store.ledger_writer import LedgerWriter
 log = logging.getLogger("gate")
 
 
-def target(settings: Settings, providers: dict[str, Provider], spec: str) -> Target:
-    name, model = spec.split(":", 1)
-    price_in, price_out = price_for(settings, settings.providers[name], model)
-    return Target(providers[name], model, price_in, price_out)
-
-
 @dataclass
 class GatewayState:
     settings: Settings
     db: apsw.Connection
     ledger: LedgerWriter
     session: aiohttp.ClientSession
-    providers: dict[str, Provider]
-    routes: dict[str, list[Target]]
+    topology: Topology
     admin_token: Secret | None
     vec_version: str
     alerts: Alerts
     started_at: float = field(default_factory=time.time)
-    _housekeeping: asyncio.Task | None = None
+    reloads: int = 0
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self.topology.providers
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        return self.topology.routes
 
     @property
     def ready(self) -> bool:
-        return all(p.ready for p in self.providers.values())
+        return self.topology.ready
+
+    def apply(self, settings: Settings, new: Topology) -> None:
+        """Swap in a reloaded configuration; requests in flight keep what they started with."""
+        self.settings = settings
+        self.topology = new
+        self.reloads += 1
 
     @classmethod
     async def open(cls, settings: Settings) -> GatewayState:
@@ -54,17 +65,15 @@ class GatewayState:
         ledger = LedgerWriter(writer_conn, flush_interval_ms=settings.ledger.flush_interval_ms,
                               batch_size=settings.ledger.batch_size)
         session = new_session()
-        providers = build_providers(settings, session)
-        routes = {alias: [target(settings, providers, t) for t in model.route]
-                  for alias, model in settings.models.items()}
-        state = cls(settings, conn, ledger, session, providers, routes, admin_token(settings),
+        topo = await topology.build(settings, session)
+        state = cls(settings, conn, ledger, session, topo, admin_token(settings),
                     db.vec_version(conn), Alerts(session, settings.budgets.webhook))
         ledger.start()
-        state._housekeeping = asyncio.create_task(state._tidy(), name="gate-housekeeping")
-        for provider in providers.values():
-            await provider.start()
+        state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
+        if settings.routing.reload and settings.source:
+            state._tasks.append(asyncio.create_task(reload.watch(state), name="gate-reload"))
         log.info("gate: database %s (sqlite-vec %s), %d providers, %d models",
-                 path, state.vec_version, len(providers), len(routes))
+                 path, state.vec_version, len(topo.providers), len(topo.routes))
         return state
 
     async def _tidy(self, every_s: float = 60.0) -> None:
@@ -79,11 +88,10 @@ class GatewayState:
             await asyncio.sleep(every_s)
 
     async def close(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.alerts.close()
-        for provider in self.providers.values():
-            await provider.close()
+        await topology.close(self.topology)
         await self.ledger.close()
         await self.session.close()
         self.db.close()

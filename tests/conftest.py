@@ -41,6 +41,7 @@ def gateway_toml(upstream_url: str, extra: str = "") -> str:
         kind = "openai"
         url = "http://127.0.0.1:9/v1"
         connect_timeout_s = 1.0
+        health_checks = false
 
         [models.ok]
         route = ["fake:ok"]

@@ -13,6 +13,8 @@ play every failure:
     cut         streams two chunks, then drops the connection (no [DONE])
     malformed   answers 200 with a body that is not JSON
     echo        answers with the request body it received as the message content
+    flaky       fails every other request with HTTP 503
+    slowstream  answers a stream at once, then waits `slow_seconds` before the first event
 
 Every request's body and headers are kept in `requests` for assertions.
 """
@@ -49,6 +51,7 @@ class FakeUpstream:
     slow_seconds: float = 2.0
     requests: list[Seen] = field(default_factory=list)
     hooks: list[dict] = field(default_factory=list)  # what was posted to /hook (alert webhooks)
+    counts: dict[str, int] = field(default_factory=dict)  # requests per upstream model
 
     @property
     def url(self) -> str:
@@ -85,6 +88,9 @@ class FakeUpstream:
                                   "usage": {"prompt_tokens": n, "total_tokens": n}})
 
     async def _failure(self, request: web.Request, model: str | None) -> web.StreamResponse | None:
+        self.counts[model or ""] = self.counts.get(model or "", 0) + 1
+        if model == "flaky" and self.counts["flaky"] % 2:
+            return web.json_response({"error": {"message": "flaky", "type": "server_error"}}, status=503)
         if model == "fail500":
             return web.json_response({"error": {"message": "boom", "type": "server_error"}}, status=500)
         if model == "busy429":
@@ -129,6 +135,8 @@ class FakeUpstream:
         model = body.get("model")
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        if model == "slowstream":
+            await asyncio.sleep(self.slow_seconds)
 
         def chunk(text: str | None, finish: str | None) -> bytes:
             if chat:

@@ -38,6 +38,9 @@ def request_id(request: Request) -> str:
 
 
 def finish(ctx: RequestContext, state: GatewayState) -> None:
+    if ctx.holding is not None:
+        ctx.holding.inflight -= 1
+        ctx.holding = None
     settle.stage(ctx, state)
     record.stage(ctx, state)
 

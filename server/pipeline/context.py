@@ -14,6 +14,8 @@ from server.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
     from server.providers.base import ChunkStream, Reply, Target
+    from server.routing.health import ProviderHealth
+    from server.routing.route import Route
     from server.store.budgets import Budget
     from server.store.ratelimits import Admission
 
@@ -31,8 +33,13 @@ class RequestContext:
     alias: str | None = None
     stream: bool = False
     client_wants_usage: bool = False
+    route: "Route | None" = None
     targets: list[Target] = field(default_factory=list)
     attempts: list[str] = field(default_factory=list)
+    # Routing decisions (egress, context window) for the ledger row and the trace.
+    route_notes: list[str] = field(default_factory=list)
+    must_stay_local: bool = False
+    holding: "ProviderHealth | None" = None  # the provider this request is counted on
     target: Target | None = None
     reply: Reply | None = None
     chunks: ChunkStream | None = None

@@ -1,18 +1,32 @@
-"""dispatch: try the alias's targets in order until one accepts the request.
+"""dispatch: try the route's targets until one accepts the request.
 
-Failover happens only here, before the first byte goes to the client: a stream counts as
-accepted once the upstream answered 2xx with an event stream.
+Tiers are tried in order; inside a tier the balancer picks the order. A target whose
+breaker is open is skipped. 429, 5xx and timeouts are retried on the same target with
+exponential backoff and jitter (an upstream's Retry-After is honoured when short), then the
+next target is tried; a refused connection moves on at once; a 4xx client error is final.
+All of this happens before the first byte goes to the client: a stream counts as accepted
+once its first event has arrived.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from server.errors import GatewayError, ServiceUnavailable, UpstreamError, UpstreamUnavailable
+from server.errors import (
+    GatewayError,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from server.pipeline.context import RequestContext
 from server.providers.base import Target, UpstreamCall
+from server.routing import balance
+from server.routing.plan import plan
 from server.wire import INCLUDE_USAGE, RawFields, encode, raw_str
 
 if TYPE_CHECKING:
@@ -22,6 +36,13 @@ if TYPE_CHECKING:
 def retryable(error: GatewayError) -> bool:
     if isinstance(error, UpstreamError):
         return error.retryable
+    return isinstance(error, (UpstreamUnavailable, ServiceUnavailable))
+
+
+def breaks(error: GatewayError) -> bool:
+    """Does this failure count against the provider's breaker? (429 means alive but busy.)"""
+    if isinstance(error, UpstreamError):
+        return error.status >= 500
     return isinstance(error, (UpstreamUnavailable, ServiceUnavailable))
 
 
@@ -41,24 +62,81 @@ def upstream_fields(ctx: RequestContext, target: Target) -> RawFields:
     return fields
 
 
-async def stage(ctx: RequestContext, state: GatewayState) -> None:
-    last: GatewayError | None = None
-    for target in ctx.targets:
-        call = UpstreamCall(ctx.op, upstream_fields(ctx, target), ctx.view, target.upstream_model,  # type: ignore[arg-type]
-                            ctx.stream, ctx.request_id)
-        ctx.target = target
+def backoff_s(attempt: int, error: GatewayError, state: "GatewayState") -> float | None:
+    """How long to wait before trying the same target again; None: move on instead."""
+    r = state.settings.routing
+    after = error.headers.get("Retry-After") if isinstance(error, UpstreamError) else None
+    if after is not None:
         try:
-            if ctx.stream:
-                ctx.chunks = await target.provider.open_stream(call)
-            else:
-                ctx.reply = await target.provider.send(call)
+            wait = float(after)
+        except ValueError:
+            wait = None
+        if wait is not None:
+            return wait if wait <= r.max_retry_after_s else None
+    ceiling = min(r.backoff_max_ms, r.backoff_base_ms * 2 ** attempt) / 1000
+    return random.uniform(ceiling / 2, ceiling)  # exponential, with jitter
+
+
+async def _call(ctx: RequestContext, target: Target) -> None:
+    call = UpstreamCall(ctx.op, upstream_fields(ctx, target), ctx.view, target.upstream_model,  # type: ignore[arg-type]
+                        ctx.stream, ctx.request_id)
+    if ctx.stream:
+        ctx.chunks = await target.provider.open_stream(call)
+    else:
+        ctx.reply = await target.provider.send(call)
+
+
+async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> GatewayError | None:
+    """Up to 1 + retries calls to one target; None on success, else the last error."""
+    health = target.health
+    for attempt in range(1 + state.settings.routing.retries):
+        ctx.target = target
+        health.inflight += 1
+        try:
+            await _call(ctx, target)
         except GatewayError as error:
+            health.inflight -= 1
+            health.failed += 1
+            health.last_error = error.message
             ctx.attempts.append(f"{target.label}={error.status}")
+            if breaks(error):
+                health.breaker.failure()
             if not retryable(error):
                 raise
-            last = error
+            refused = isinstance(error, UpstreamUnavailable) and not isinstance(error, UpstreamTimeout)
+            if refused or not health.breaker.allow() or attempt == state.settings.routing.retries:
+                return error
+            wait = backoff_s(attempt, error, state)
+            if wait is None:
+                return error
+            await asyncio.sleep(wait)
             continue
+        health.breaker.success()
+        health.served += 1
+        ctx.holding = health  # released when the request is finished (streams: at their end)
         ctx.attempts.append(f"{target.label}=ok")
-        return
-    assert last is not None
-    raise last
+        return None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def stage(ctx: RequestContext, state: "GatewayState") -> None:
+    route = ctx.route
+    assert route is not None and ctx.view is not None and ctx.principal is not None
+    tiers = plan(route.tiers, ctx.view, state.settings, ctx.principal, ctx.must_stay_local, ctx.route_notes)
+    last: GatewayError | None = None
+    for tier in tiers:
+        for target in balance.order(tier, route.balance, route.weights):
+            if not target.health.breaker.allow():
+                ctx.attempts.append(f"{target.label}=open")
+                continue
+            error = await _try(ctx, target, state)
+            if error is None:
+                return
+            last = error
+    if last is not None:
+        raise last
+    waits = [t.health.breaker.retry_in() for tier in tiers for t in tier]
+    retry = max(1, int(min(waits) + 0.999)) if waits else 1
+    raise ServiceUnavailable(f"Every target of model '{route.alias}' is failing (circuit breakers open); "
+                             f"try again in {retry} s.", code="upstreams_unavailable",
+                             headers={"Retry-After": str(retry)})

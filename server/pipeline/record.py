@@ -31,5 +31,6 @@ def stage(ctx: RequestContext, state: GatewayState) -> None:
         latency_ms=ctx.elapsed_ms(),
         ttfb_ms=ctx.ttfb_ms,
         attempts=",".join(ctx.attempts) or None,
+        route="; ".join(ctx.route_notes) or None,
         error=ctx.error,
     ))

@@ -13,11 +13,14 @@ if TYPE_CHECKING:
 
 async def stage(ctx: RequestContext, state: GatewayState) -> None:
     alias = ctx.alias or ""
-    targets = state.routes.get(alias)
-    if targets is None:
+    route = state.routes.get(alias)
+    if route is None:
         raise NotFound(f"The model '{alias}' does not exist on this gateway. "
                        "GET /v1/models lists the models your key may use.", param="model")
     assert ctx.principal is not None
     if not ctx.principal.may_use(alias):
         raise Forbidden(f"Your key may not use the model '{alias}'.", param="model")
-    ctx.targets = targets
+    ctx.route = route
+    ctx.targets = route.targets()
+    local_only = ctx.request.headers.get("x-gate-local-only", "").strip().lower()
+    ctx.must_stay_local = ctx.must_stay_local or local_only in ("1", "true", "yes")

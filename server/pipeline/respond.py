@@ -31,8 +31,10 @@ def headers(ctx: RequestContext) -> dict[str, str]:
     if ctx.target is not None:
         out["x-gate-provider"] = ctx.target.provider.name
         out["x-gate-upstream-model"] = ctx.target.upstream_model
-    out["x-gate-attempts"] = str(len(ctx.attempts))
-    out["x-gate-fallback"] = "true" if len(ctx.attempts) > 1 else "false"
+    calls = [a for a in ctx.attempts if not a.endswith("=open")]
+    out["x-gate-attempts"] = str(len(calls))
+    first_tier = ctx.route.tiers[0] if ctx.route is not None else []
+    out["x-gate-fallback"] = "true" if ctx.target is not None and ctx.target not in first_tier else "false"
     if ctx.rate is not None:
         out.update(rate_headers(ctx.rate))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.wire import Op, RawFields, Usage, View
 
@@ -44,6 +44,15 @@ class ChunkStream(Protocol):
 
 
 @dataclass(slots=True)
+class Probe:
+    """A health check's result: alive or not, and how loaded the server says it is."""
+
+    ok: bool
+    detail: str
+    load: float | None = None  # waiting * 2 + running, as the server reports them
+
+
+@dataclass(slots=True)
 class Health:
     ok: bool
     detail: str
@@ -55,6 +64,8 @@ class Provider(Protocol):
     name: str
     kind: str
     locality: str
+    context_window: int | None  # tokens (prompt + output) it takes, if known
+    health_checks: bool         # whether the health monitor should poll it
 
     async def start(self) -> None:
         """Acquire resources (sessions, models). Called in the lifespan."""
@@ -77,6 +88,9 @@ class Provider(Protocol):
     async def check(self) -> Health:
         """A live check for `gate providers list` and readiness."""
 
+    async def probe(self) -> Probe:
+        """A periodic health and load check (cheap; no generation)."""
+
 
 @dataclass(slots=True)
 class Target:
@@ -86,6 +100,7 @@ class Target:
     upstream_model: str
     price_in: float = 0.0   # USD per million input tokens (server.prices decides)
     price_out: float = 0.0  # USD per million output tokens
+    health: Any = None      # the provider's server.routing.health.ProviderHealth
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_in + output_tokens * self.price_out) / 1_000_000

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import InvalidRequest, ServiceUnavailable, Unsupported, UpstreamUnavailable
-from server.providers.base import Health, Reply, UpstreamCall
+from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
 from server.settings import LlamaCppProvider as LlamaSettings
 from server.wire import ChatView, CompletionView, EmbeddingView, Usage, encode
@@ -52,6 +52,8 @@ class LlamaCpp:
         self.name = name
         self.settings = settings
         self.locality = "local"
+        self.context_window = settings.n_ctx
+        self.health_checks = False  # in process: it is as alive as the gateway
         self._template = TEMPLATES[settings.chat_format]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gate-llama-{name}")
         self._llm: Any = None
@@ -201,6 +203,10 @@ class LlamaCpp:
         stream = LocalStream(self, call, prompt_tokens)
         loop.run_in_executor(self._pool, stream.produce, loop, prompt, params)
         return stream
+
+    async def probe(self) -> Probe:
+        health = await self.check()
+        return Probe(health.ok, health.detail)
 
     async def check(self) -> Health:
         if self._llm is not None:

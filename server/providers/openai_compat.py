@@ -15,7 +15,7 @@ from server.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from server.providers.base import Health, Reply, UpstreamCall
+from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.settings import OpenAIProvider as OpenAISettings
 from server.settings import resolve_secret
 from server.sse import DONE, SSEDecoder
@@ -75,8 +75,13 @@ class OpenAICompatible:
         self.name = name
         self.settings = settings
         self.locality = settings.locality
+        self.context_window = settings.context_window
+        self.health_checks = (settings.locality == "local") if settings.health_checks is None \
+            else settings.health_checks
+        self._first_byte = settings.first_byte_timeout_s
         self._session = session
         self._base = settings.url.rstrip("/")
+        self._root = self._base.removesuffix("/v1")
         headers = {"Content-Type": "application/json"}
         if settings.api_key:
             key = resolve_secret(settings.api_key, source, f"providers.{name}.api_key")
@@ -103,10 +108,13 @@ class OpenAICompatible:
 
     async def _post(self, call: UpstreamCall) -> aiohttp.ClientResponse:
         try:
-            resp = await self._session.post(
+            resp = await asyncio.wait_for(self._session.post(
                 self._base + PATHS[call.op], data=encode(call.fields),
                 headers=self._headers, timeout=self._timeout,
-            )
+            ), self._first_byte)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream '{self.name}' sent nothing within "
+                                  f"{self._first_byte:g} s (first_byte_timeout_s)") from None
         except BaseException as exc:  # translated, or re-raised if foreign to the network
             raise _translate(exc, self.name) from None
         if resp.status >= 400:
@@ -141,7 +149,27 @@ class OpenAICompatible:
             raise UpstreamBadResponse(
                 f"upstream '{self.name}' answered a stream request with '{ctype or 'no type'}'"
             )
-        return _SSEStream(resp, self.name)
+        stream = _SSEStream(resp, self.name)
+        await stream.prefetch(self._first_byte)
+        return stream
+
+    async def probe(self) -> Probe:
+        health = await self.check()
+        if not health.ok:
+            return Probe(False, health.detail)
+        return Probe(True, health.detail, await self._load())
+
+    async def _load(self) -> float | None:
+        """vLLM's and llama.cpp server's Prometheus metrics: queue depth and busy slots."""
+        try:
+            async with self._session.get(self._root + "/metrics", headers=self._headers,
+                                         timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                if resp.status != 200:
+                    return None
+                text = await resp.text()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, UnicodeDecodeError):
+            return None
+        return load_from_metrics(text)
 
     async def check(self) -> Health:
         started = time.perf_counter()
@@ -164,6 +192,31 @@ class OpenAICompatible:
         return Health(True, "reachable", ms, models)
 
 
+_WAITING = ("vllm:num_requests_waiting", "llamacpp:requests_deferred")
+_RUNNING = ("vllm:num_requests_running", "llamacpp:requests_processing")
+
+
+def load_from_metrics(text: str) -> float | None:
+    """waiting * 2 + running, summed over label sets; None when the server reports neither."""
+    waiting = running = 0.0
+    seen = False
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in _WAITING or name in _RUNNING:
+            try:
+                value = float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            seen = True
+            if name in _WAITING:
+                waiting += value
+            else:
+                running += value
+    return waiting * 2 + running if seen else None
+
+
 class _SSEStream:
     """Data payloads of an upstream SSE response; mid-stream failures become gateway errors."""
 
@@ -171,8 +224,30 @@ class _SSEStream:
         self._resp = resp
         self._name = name
         self.done = False  # [DONE] arrived; without it only a finish_reason proves an end
+        self._events = self._read()
+        self._first: bytes | None = None
+
+    async def prefetch(self, timeout: float) -> None:
+        """Wait for the first event (time to first token), so the caller may still fail over."""
+        try:
+            self._first = await asyncio.wait_for(anext(self._events), timeout)
+        except StopAsyncIteration:
+            self._first = None
+        except TimeoutError:
+            self._resp.close()
+            raise UpstreamTimeout(f"upstream '{self._name}' sent no first token within {timeout:g} s "
+                                  "(first_byte_timeout_s)") from None
+        except BaseException:
+            self._resp.close()
+            raise
 
     async def __aiter__(self):
+        if self._first is not None:
+            yield self._first
+        async for data in self._events:
+            yield data
+
+    async def _read(self):
         decoder = SSEDecoder()
         try:
             async for chunk in self._resp.content.iter_any():

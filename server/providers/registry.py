@@ -7,21 +7,21 @@ import aiohttp
 from server.providers.base import Provider
 from server.providers.llamacpp import LlamaCpp
 from server.providers.openai_compat import OpenAICompatible
-from server.settings import LlamaCppProvider, OpenAIProvider, Settings
+from server.settings import LlamaCppProvider, OpenAIProvider, ProviderSettings, Settings
+
+
+def build_provider(name: str, p: ProviderSettings, settings: Settings,
+                   session: aiohttp.ClientSession) -> Provider:
+    if isinstance(p, OpenAIProvider):
+        return OpenAICompatible(name, p, session, default_timeout_s=settings.server.request_timeout_s,
+                                source=settings.source)
+    if isinstance(p, LlamaCppProvider):
+        return LlamaCpp(name, p)
+    raise TypeError(f"no adapter for provider kind {type(p).__name__}")  # the union admits no other
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
-    providers: dict[str, Provider] = {}
-    for name, p in settings.providers.items():
-        if isinstance(p, OpenAIProvider):
-            providers[name] = OpenAICompatible(
-                name, p, session, default_timeout_s=settings.server.request_timeout_s,
-                source=settings.source)
-        elif isinstance(p, LlamaCppProvider):
-            providers[name] = LlamaCpp(name, p)
-        else:  # pragma: no cover - the settings union admits no other type
-            raise TypeError(f"no adapter for provider kind {type(p).__name__}")
-    return providers
+    return {name: build_provider(name, p, settings, session) for name, p in settings.providers.items()}
 
 
 def new_session() -> aiohttp.ClientSession:

@@ -34,6 +34,7 @@ class Principal:
     rpm: int | None = None
     tpm: int | None = None
     budgeted: bool = False          # a budget applies (the key's or its team's)
+    allow_cloud: bool | None = None  # None: [egress] keys_default
 
     def may_use(self, alias: str) -> bool:
         return self.models is None or alias in self.models
@@ -52,6 +53,7 @@ class KeyInfo(msgspec.Struct):
     team: str | None = None
     rpm: int | None = None
     tpm: int | None = None
+    allow_cloud: bool | None = None
 
 
 class CreatedKey(msgspec.Struct):
@@ -76,12 +78,12 @@ def _status(row_expires: float | None, row_revoked: float | None, now: float) ->
 
 
 _COLUMNS = ("k.id, k.name, k.prefix, k.models, k.created_at, k.expires_at, k.revoked_at, k.rotated_at, "
-            "t.name, k.rpm, k.tpm")
+            "t.name, k.rpm, k.tpm, k.allow_cloud")
 _FROM = "FROM keys k LEFT JOIN teams t ON t.id = k.team_id"
 
 
 def _info(row: tuple, now: float | None = None) -> KeyInfo:
-    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm = row
+    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm, cloud = row
     return KeyInfo(
         id=kid,
         name=name,
@@ -95,21 +97,23 @@ def _info(row: tuple, now: float | None = None) -> KeyInfo:
         team=team,
         rpm=rpm,
         tpm=tpm,
+        allow_cloud=None if cloud is None else bool(cloud),
     )
 
 
 def create_key(conn: apsw.Connection, name: str, *, models: list[str] | None = None,
                expires_at: float | None = None, team_id: str | None = None,
-               rpm: int | None = None, tpm: int | None = None) -> CreatedKey:
+               rpm: int | None = None, tpm: int | None = None,
+               allow_cloud: bool | None = None) -> CreatedKey:
     secret = new_secret()
     kid = "key_" + secrets.token_hex(6)
     now = time.time()
     try:
         conn.execute(
-            "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at, team_id, rpm, tpm) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at, team_id, rpm, tpm, "
+            "allow_cloud) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kid, name, hash_secret(secret), secret[:12], _models_json(models), now, expires_at,
-             team_id, rpm, tpm),
+             team_id, rpm, tpm, allow_cloud),
         )
     except apsw.ConstraintError:
         raise KeyError_(f"a key named '{name}' already exists") from None
@@ -162,14 +166,15 @@ def authenticate(conn: apsw.Connection, secret: str, now: float) -> Principal | 
     row = conn.execute(_AUTH, (digest,)).fetchone()
     if row is None or not hmac.compare_digest(row[0], digest):
         return None
-    _, kid, name, models, expires, revoked, team_id, rpm, tpm, budgeted = row
+    _, kid, name, models, expires, revoked, team_id, rpm, tpm, cloud, budgeted = row
     if _status(expires, revoked, now) != "active":
         return None
     return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None,
-                     team_id, rpm, tpm, bool(budgeted))
+                     team_id, rpm, tpm, bool(budgeted), None if cloud is None else bool(cloud))
 
 
 _AUTH = ("SELECT k.hash, k.id, k.name, k.models, k.expires_at, k.revoked_at, k.team_id, k.rpm, k.tpm, "
+         "k.allow_cloud, "
          "EXISTS(SELECT 1 FROM budgets b WHERE (b.scope = 'key' AND b.owner_id = k.id) "
          "OR (b.scope = 'team' AND b.owner_id = k.team_id)) FROM keys k WHERE k.hash = ?")
 

@@ -26,6 +26,7 @@ class LedgerRow(msgspec.Struct, kw_only=True):
     ttfb_ms: float | None = None
     attempts: str | None = None
     team_id: str | None = None
+    route: str | None = None
     error: str | None = None
 
 

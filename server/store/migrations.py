@@ -106,4 +106,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0004_egress",
+        """
+        ALTER TABLE keys ADD COLUMN allow_cloud INTEGER;   -- NULL: [egress] keys_default
+        ALTER TABLE ledger ADD COLUMN route TEXT;           -- routing decisions (egress, context)
+        """,
+    ),
 ]

@@ -110,10 +110,11 @@ async def test_missing_usage_is_counted_locally_and_marked(client, settings):
 async def test_failover_to_next_target(client, settings):
     r = await client.post("/v1/chat/completions", json={"model": "failover", **CHAT})
     assert r.status_code == 200
-    assert r.headers["x-gate-attempts"] == "3"
+    # A refused connection moves on at once; a 500 is retried once (routing.retries = 1).
+    assert r.headers["x-gate-attempts"] == "4"
     assert r.headers["x-gate-fallback"] == "true"
     rows = await ledger_rows(client, settings, 1)
-    assert rows[-1].attempts == "down:x=502,fake:fail500=500,fake:ok=ok"
+    assert rows[-1].attempts == "down:x=502,fake:fail500=500,fake:fail500=500,fake:ok=ok"
 
 
 async def test_client_errors_are_not_retried_and_keep_their_status(client, fake):

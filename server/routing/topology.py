@@ -1,0 +1,74 @@
+"""Everything built from the providers and models of gateway.toml, swapped whole on reload.
+
+A request takes the topology current when it starts and keeps its targets to the end, so
+a reload never drops one in flight. Providers whose settings did not change are kept as
+they are (an in-process model is not loaded twice); removed or changed ones are closed once
+their last request is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+
+from server.providers.base import Provider
+from server.providers.registry import build_provider
+from server.routing.health import HealthMonitor, ProviderHealth
+from server.routing.route import Route, build_health, build_routes
+from server.settings import Settings
+
+log = logging.getLogger("gate.topology")
+DRAIN_LIMIT_S = 600.0
+
+
+@dataclass
+class Topology:
+    providers: dict[str, Provider]
+    health: dict[str, ProviderHealth]
+    routes: dict[str, Route]
+    monitor: HealthMonitor
+
+    @property
+    def ready(self) -> bool:
+        return all(p.ready for p in self.providers.values())
+
+
+async def build(settings: Settings, session: aiohttp.ClientSession, previous: Topology | None = None) -> Topology:
+    providers: dict[str, Provider] = {}
+    kept: dict[str, ProviderHealth] = {}
+    for name, p in settings.providers.items():
+        old = previous.providers.get(name) if previous else None
+        if old is not None and getattr(old, "settings", None) == p:
+            providers[name] = old
+            kept[name] = previous.health[name]  # type: ignore[union-attr]
+        else:
+            providers[name] = build_provider(name, p, settings, session)
+            await providers[name].start()
+    health = build_health(settings, providers, kept)
+    routes = build_routes(settings, providers, health)
+    monitor = HealthMonitor(providers, health, settings.routing.health_interval_s)
+    monitor.start()
+    return Topology(providers, health, routes, monitor)
+
+
+async def retire(old: Topology, new: Topology) -> None:
+    """Stop the old monitor; close providers the new topology dropped, once drained."""
+    await old.monitor.close()
+    gone = [(n, p) for n, p in old.providers.items() if new.providers.get(n) is not p]
+    for name, provider in gone:
+        health = old.health[name]
+        waited = 0.0
+        while health.inflight > 0 and waited < DRAIN_LIMIT_S:
+            await asyncio.sleep(0.1)
+            waited += 0.1
+        await provider.close()
+        log.info("provider %s retired after reload", name)
+
+
+async def close(topology: Topology) -> None:
+    await topology.monitor.close()
+    for provider in topology.providers.values():
+        await provider.close()
