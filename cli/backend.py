@@ -20,6 +20,7 @@ from server.store import budgets as budget_store
 from server.store import db as store_db
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
+from server.store import provider_health
 from server.store import teams as team_store
 
 
@@ -124,16 +125,16 @@ class LocalBackend:
         return _plain(ledger_store.fetch_rows(self.conn, limit=limit))
 
     def providers(self) -> list[dict]:
-        return asyncio.run(_check_providers(self.settings))
+        return asyncio.run(_check_providers(self.settings, provider_health.latest(self.conn)))
 
 
-async def _check_providers(settings: Settings) -> list[dict]:
+async def _check_providers(settings: Settings, known: dict[str, dict]) -> list[dict]:
     from server.providers.health import check_all
     from server.providers.registry import build_providers, new_session
 
     session = new_session()
     try:
-        return await check_all(build_providers(settings, session))
+        return await check_all(build_providers(settings, session), known)
     finally:
         await session.close()
 

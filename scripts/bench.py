@@ -1,7 +1,8 @@
 """scripts/bench: the gateway's own overhead, measured against a fast fake upstream.
 
-    scripts/bench [--seconds 10] [--concurrency 64] [--pairs 2000] [--stream-pairs 500]
-                  [--generator auto|python|wrk] [--json] [--check]
+    scripts/bench [--seconds 10] [--concurrency 64] [--pairs 2000] [--stream-pairs 200]
+                  [--stream-interval-ms 1] [--generator auto|python|wrk] [--limits]
+                  [--json] [--check] [--keep]
 
 What it does, all on 127.0.0.1 and in bounded time:
 
@@ -9,7 +10,8 @@ What it does, all on 127.0.0.1 and in bounded time:
    pinned to the load core (1);
 2. writes a temporary gateway.toml (one `openai` provider pointing at the fake, one alias,
    the ledger with its defaults), creates a virtual key with `gate keys create`, and starts
-   `gate serve --workers 1` pinned to the gateway core (0); auth and the ledger are on;
+   `gate serve --workers 1` pinned to the gateway core (0); auth and the ledger are on
+   (with --limits the key also has a budget and rpm/tpm limits, too high to refuse);
 3. latency at concurrency 1: one keep-alive connection to the upstream and one to the
    gateway, alternating direct and gateway requests; the added latency is the gateway's
    distribution minus the direct one at p50 and p99; the same for a short SSE stream
@@ -29,6 +31,7 @@ import asyncio
 import ctypes
 import gc
 import json
+import math
 import os
 import platform
 import re
@@ -83,7 +86,7 @@ class BadResponse(Exception):
 class ResponseParser:
     """Feed bytes; get back (status, body) for each complete response on a keep-alive connection."""
 
-    __slots__ = ("buf", "status", "remaining", "chunked", "parts", "started", "keep_body")
+    __slots__ = ("buf", "chunked", "keep_body", "parts", "remaining", "started", "status")
 
     def __init__(self, keep_body: bool = True) -> None:
         self.buf = b""
@@ -204,10 +207,11 @@ class Procs:
             setup = _child_setup(None)
         else:
             setup = _child_setup(cpu)
-        out = kw.pop("stdout", None) or open(log, "wb")
-        proc = subprocess.Popen(argv, stdout=out, stderr=open(log.with_suffix(".err"), "wb"),
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=setup, cwd=ROOT, **kw)
+        out = kw.pop("stdout", None)
+        with open(log, "wb") as out_file, open(log.with_suffix(".err"), "wb") as err_file:
+            proc = subprocess.Popen(argv, stdout=out or out_file, stderr=err_file,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=setup, cwd=ROOT, **kw)
         self.items.append((name, proc))
         return proc
 
@@ -333,8 +337,7 @@ def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile of sorted values."""
     if not values:
         return float("nan")
-    idx = min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))
-    return values[idx]
+    return values[min(len(values) - 1, max(0, math.ceil(q / 100 * len(values)) - 1))]
 
 
 @dataclass
@@ -345,7 +348,7 @@ class Dist:
     n: int
 
     @classmethod
-    def of(cls, seconds: list[float]) -> "Dist":
+    def of(cls, seconds: list[float]) -> Dist:
         ms = sorted(s * 1000 for s in seconds)
         return cls(round(pct(ms, 50), 3), round(pct(ms, 99), 3), round(statistics.fmean(ms), 3), len(ms))
 
@@ -358,7 +361,7 @@ class Pair:
     added_p99: float
 
     @classmethod
-    def of(cls, direct: list[float], gateway: list[float]) -> "Pair":
+    def of(cls, direct: list[float], gateway: list[float]) -> Pair:
         d, g = Dist.of(direct), Dist.of(gateway)
         return cls(d, g, round(g.p50 - d.p50, 3), round(g.p99 - d.p99, 3))
 
@@ -396,12 +399,13 @@ class Saturation:
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     cpu_busy: dict[str, float] = field(default_factory=dict)
+    responses: int = 0  # every response the gateway sent in this phase, warm-up included
 
 
 class _LoadConn(asyncio.Protocol):
-    __slots__ = ("gen", "transport", "parser", "t0")
+    __slots__ = ("gen", "parser", "t0", "transport")
 
-    def __init__(self, gen: "PyLoad") -> None:
+    def __init__(self, gen: PyLoad) -> None:
         self.gen = gen
         self.transport: asyncio.Transport | None = None
         self.parser = ResponseParser(keep_body=False)
@@ -424,6 +428,7 @@ class _LoadConn(asyncio.Protocol):
             gen.errors += gen.measuring
             self.transport.close()  # type: ignore[union-attr]
             return
+        gen.responses += len(done)
         for status, _ in done:
             now = time.perf_counter()
             if gen.measuring:
@@ -450,7 +455,7 @@ class PyLoad:
         self.port, self.raw, self.concurrency = port, raw, concurrency
         self.running = True
         self.measuring = False
-        self.ok = self.errors = self.lost = 0
+        self.ok = self.errors = self.lost = self.responses = 0
         self.latencies: list[float] = []
         self.conns: list[_LoadConn] = []
 
@@ -484,6 +489,7 @@ class PyLoad:
 
 
 def run_python_load(port: int, raw: bytes, concurrency: int, seconds: float, warmup: float) -> Saturation:
+    """Saturate the port; `responses` (every status, warm-up included) is set on the result."""
     gen = PyLoad(port, raw, concurrency)
     try:
         import uvloop
@@ -499,8 +505,10 @@ def run_python_load(port: int, raw: bytes, concurrency: int, seconds: float, war
     finally:
         gc.enable()
     lat = Dist.of(gen.latencies) if gen.latencies else None
-    return Saturation(name, concurrency, round(elapsed, 2), gen.ok, gen.errors, round(gen.ok / elapsed, 1),
-                      lat.p50 if lat else None, lat.p99 if lat else None, busy)
+    sat = Saturation(name, concurrency, round(elapsed, 2), gen.ok, gen.errors, round(gen.ok / elapsed, 1),
+                     lat.p50 if lat else None, lat.p99 if lat else None, busy)
+    sat.responses = gen.responses
+    return sat
 
 
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -520,11 +528,14 @@ def run_wrk(wrk: str, port: int, body: bytes, token: str, concurrency: int, seco
     if cpu is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", str(cpu), *argv]
     before = cpu_times()
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=seconds + 60)
     busy = busy_percent(before, cpu_times())
-    total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"requests in ([\d.]+)(us|ms|s|m)\b", out)
-    elapsed = float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(2)] if m else seconds
+    out = done.stdout
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    if done.returncode != 0 or m is None:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{out[-1500:]}{done.stderr[-1500:]}")
+    total = int(m.group(1))
+    elapsed = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
     non2xx = int(m2.group(1)) if (m2 := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     sock_errors = sum(int(g) for g in sock.groups()) if sock else 0
@@ -535,7 +546,7 @@ def run_wrk(wrk: str, port: int, body: bytes, token: str, concurrency: int, seco
 
     ok = total - non2xx
     return Saturation(f"wrk ({wrk})", concurrency, round(elapsed, 2), ok, non2xx + sock_errors,
-                      round(ok / elapsed, 1), latency("50"), latency("99"), busy)
+                      round(ok / elapsed, 1), latency("50"), latency("99"), busy, total)
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -649,9 +660,14 @@ def start_upstream(procs: Procs, cpu: int | None, work: Path, interval_ms: float
     raise BenchError("the fake upstream did not start within 15 s")
 
 
-def create_key(config: Path) -> str:
-    out = subprocess.run([PY, "-m", "cli", "-c", str(config), "keys", "create", "--name", "bench", "--json"],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT, env=child_env())
+# High enough never to refuse a request: they are there to be checked, not to bite.
+LIMIT_FLAGS = ["--budget", "1000000", "--rpm", "100000000", "--tpm", "1000000000"]
+
+
+def create_key(config: Path, limits: bool = False) -> str:
+    argv = [PY, "-m", "cli", "-c", str(config), "keys", "create", "--name", "bench", "--json"]
+    out = subprocess.run(argv + (LIMIT_FLAGS if limits else []),
+                         check=False, capture_output=True, text=True, timeout=120, cwd=ROOT, env=child_env())
     if out.returncode != 0:
         raise BenchError(f"gate keys create failed ({out.returncode}):\n{out.stderr[-2000:]}")
     return json.loads(out.stdout)["key"]
@@ -662,11 +678,14 @@ def ledger_rows(db: Path) -> int | None:
         import apsw
     except ImportError:
         return None
-    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        return conn.execute("SELECT count(*) FROM ledger").fetchone()[0]
-    finally:
-        conn.close()
+        conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            return conn.execute("SELECT count(*) FROM ledger").fetchone()[0]
+        finally:
+            conn.close()
+    except apsw.Error:
+        return None
 
 
 def log(quiet: bool, message: str) -> None:
@@ -680,21 +699,22 @@ def bench(args: argparse.Namespace, procs: Procs, work: Path) -> Result:
     gw_cpu, load_cpu = (args.gateway_cpu, args.load_cpu) if cores >= 2 and not args.no_pin else (None, None)
     result = Result(machine_facts(), {
         "gateway_cpu": gw_cpu, "load_cpu": load_cpu, "workers": 1, "auth": True, "ledger": True,
+        "budget_and_rate_limits": args.limits,
         "pairs": args.pairs, "stream_pairs": args.stream_pairs,
         "stream_interval_ms": args.stream_interval_ms, "workdir": str(work)})
     if load_cpu is not None:
         os.sched_setaffinity(0, {load_cpu})
 
-    log(quiet, f"starting the fake upstream on core {load_cpu}")
     result.setup["background_busy_percent"] = background = background_busy()
     if any(v > 10 for v in background.values()):
         log(quiet, f"warning: the cores are busy before the run ({background}); numbers will be noisy")
+    log(quiet, f"starting the fake upstream on core {load_cpu}")
     up_port = start_upstream(procs, load_cpu, work, args.stream_interval_ms)
     gw_port = args.port or free_port()
     config = work / "gateway.toml"
     config.write_text(GATEWAY_TOML.format(port=gw_port, upstream=up_port, alias=ALIAS, model=UPSTREAM_MODEL))
     log(quiet, "creating a virtual key")
-    token = create_key(config)
+    token = create_key(config, args.limits)
     log(quiet, f"starting the gateway on core {gw_cpu} (port {gw_port})")
     serve_log = work / "gateway.log"
     serve = procs.start("gateway", serve_command(config, gw_port), gw_cpu, serve_log, env=child_env())
@@ -738,8 +758,9 @@ def bench(args: argparse.Namespace, procs: Procs, work: Path) -> Result:
     log(quiet, f"saturation: {args.concurrency} connections for {args.seconds:g} s "
                f"({'wrk' if wrk else 'python+uvloop'})")
     if wrk:
-        run_python_load(gw_port, raw, args.concurrency, 0.5, 0.5)  # warm-up
+        warm = run_python_load(gw_port, raw, args.concurrency, 0.5, 0.5)
         sat = run_wrk(wrk, gw_port, body, token, args.concurrency, args.seconds, load_cpu, work)
+        sat.responses += warm.responses
     else:
         sat = run_python_load(gw_port, raw, args.concurrency, args.seconds, 1.0)
     result.saturation = sat
@@ -754,7 +775,9 @@ def bench(args: argparse.Namespace, procs: Procs, work: Path) -> Result:
     log(quiet, "stopping the gateway (it flushes the ledger)")
     procs.stop(serve)
     rows = ledger_rows(work / "gate.db")
-    result.ledger = {"rows": rows, "gateway_requests_at_least": gw_requests + sat.ok}
+    # Requests still in flight when the load stopped are answered and recorded too.
+    result.ledger = {"rows": rows, "gateway_responses": gw_requests + sat.responses,
+                     "in_flight_at_stop_at_most": sat.concurrency}
     added = result.chat.added_p50 if result.chat else float("inf")
     result.floor = {
         "added_p50_ms": FLOOR_ADDED_P50_MS, "rps": FLOOR_RPS,
@@ -776,9 +799,10 @@ def print_table(r: Result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=None if sys.stdout.isatty() else 100)
+    console = Console(width=None if sys.stdout.isatty() else 110)
     m, s = r.machine, r.setup
-    console.print(f"[bold]gate bench[/]: the gateway's overhead (auth + ledger on, 1 worker)\n"
+    what = "auth + ledger + budget + rpm/tpm limits" if s.get("budget_and_rate_limits") else "auth + ledger"
+    console.print(f"[bold]gate bench[/]: the gateway's overhead ({what} on, 1 worker)\n"
                   f"{m['cpu']} · {m['cores']} cores · Python {m['python']} · Linux {m['kernel']} · "
                   f"granian {m['versions']['granian']} · litestar {m['versions']['litestar']} · "
                   f"aiohttp {m['versions']['aiohttp']}\n"
@@ -813,10 +837,14 @@ def print_table(r: Result) -> None:
         tab.add_row("load generator", sat.generator)
     tab.add_row("worker peak RSS (VmHWM, MB)", f"[bold]{r.memory.get('worker_peak_rss_mb')}[/]")
     tab.add_row("worker RSS after start (MB)", str(r.memory.get("worker_rss_after_start_mb")))
-    tab.add_row("ledger rows written", f"{r.ledger.get('rows')} (≥ {r.ledger.get('gateway_requests_at_least'):,} requests)")
+    tab.add_row("ledger rows · gateway responses", f"{r.ledger.get('rows') or 0:,} · {r.ledger.get('gateway_responses'):,}")
     console.print(tab)
+    if any(v > 10 for v in s["background_busy_percent"].values()):
+        console.print(f"[yellow]warning:[/] the cores were busy before the run "
+                      f"({s['background_busy_percent']} %): other work on this host skews these numbers",
+                      highlight=False)
     f = r.floor
-    verdict = lambda ok: "[green]pass[/]" if ok else "[red]FAIL[/]"  # noqa: E731
+    verdict = lambda ok: "[green]pass[/]" if ok else "[red]FAIL[/]"
     added = r.chat.added_p50 if r.chat else float("nan")
     console.print(f"floor: added p50 {added:.3f} ms < {f['added_p50_ms']:g} ms {verdict(f['added_p50_ok'])} · "
                   f"{sat.rps if sat else 0:,.0f} req/s ≥ {f['rps']:,.0f} on one core {verdict(f['rps_ok'])}"
@@ -839,6 +867,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--port", type=int, default=0, help="gateway port (default: a free one)")
+    parser.add_argument("--limits", action="store_true",
+                        help="also give the key a budget and rpm/tpm limits (too high to refuse), "
+                             "so every request reserves, throttles and settles")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 1 when the floor is missed")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (config, db, logs)")
@@ -850,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # also when started in the background, where sh ignores it
     procs = Procs()
     work = Path(tempfile.mkdtemp(prefix="gate-bench-"))
     try:

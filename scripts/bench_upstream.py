@@ -86,7 +86,7 @@ STREAM_CHUNKS = _sse_chunks()
 
 
 class Upstream(asyncio.Protocol):
-    __slots__ = ("transport", "buf", "busy")
+    __slots__ = ("buf", "busy", "transport")
     interval = 0.0  # seconds between streamed events
 
     def __init__(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from server.routing.route import Route
 from server.routing.topology import Topology
 from server.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
-from server.store import db
+from server.store import db, provider_health
 from server.store.ledger_writer import LedgerWriter
 
 log = logging.getLogger("gate")
@@ -70,6 +71,7 @@ class GatewayState:
                     db.vec_version(conn), Alerts(session, settings.budgets.webhook))
         ledger.start()
         state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
+        state._tasks.append(asyncio.create_task(state._publish(), name="gate-health-publish"))
         if settings.routing.reload and settings.source:
             state._tasks.append(asyncio.create_task(reload.watch(state), name="gate-reload"))
         log.info("gate: database %s (sqlite-vec %s), %d providers, %d models",
@@ -85,6 +87,18 @@ class GatewayState:
                     log.warning("released %d expired budget reservations", dropped)
             except apsw.BusyError:
                 pass  # another worker holds the lock: it or the next round will tidy
+            await asyncio.sleep(every_s)
+
+    def health_rows(self) -> list[dict]:
+        return [h.snapshot() for h in self.topology.health.values()]
+
+    async def _publish(self, every_s: float = 2.0) -> None:
+        """This worker's breaker states and counters, for `gate providers list`."""
+        while True:
+            try:
+                provider_health.publish(self.db, os.getpid(), self.health_rows(), time.time())
+            except apsw.BusyError:
+                pass  # the next round publishes
             await asyncio.sleep(every_s)
 
     async def close(self) -> None:

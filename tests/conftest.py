@@ -101,9 +101,15 @@ def fake() -> FakeUpstream:
 
 
 @pytest.fixture
-def config_file(tmp_path, fake, admin_token) -> Path:
+def config_extra(fake) -> str:
+    """More gateway.toml for a test module: override this fixture to add providers/models."""
+    return ""
+
+
+@pytest.fixture
+def config_file(tmp_path, fake, admin_token, config_extra) -> Path:
     path = tmp_path / "gateway.toml"
-    path.write_text(gateway_toml(fake.url))
+    path.write_text(gateway_toml(fake.url, config_extra))
     return path
 
 

@@ -52,6 +52,7 @@ class FakeUpstream:
     requests: list[Seen] = field(default_factory=list)
     hooks: list[dict] = field(default_factory=list)  # what was posted to /hook (alert webhooks)
     counts: dict[str, int] = field(default_factory=dict)  # requests per upstream model
+    metrics: str | None = None  # served at GET /metrics (Prometheus text), as vLLM does
 
     @property
     def url(self) -> str:
@@ -65,7 +66,13 @@ class FakeUpstream:
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/hook", self.hook)
+        app.router.add_get("/metrics", self.prometheus)
         return app
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        if self.metrics is None:
+            return web.Response(status=404)
+        return web.Response(text=self.metrics)
 
     async def hook(self, request: web.Request) -> web.Response:
         self.hooks.append(await request.json())

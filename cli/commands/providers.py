@@ -99,10 +99,14 @@ def list_(ctx: typer.Context,
         print_json(rows)
         return
     out = Table(title="Providers", title_justify="left")
-    for col in ("name", "kind", "locality", "status", "latency", "detail"):
+    for col in ("name", "kind", "locality", "check", "latency", "breaker", "served/failed", "detail"):
         out.add_column(col)
+    colors = {"closed": "green", "half_open": "yellow", "open": "red"}
     for r in rows:
         status = "[green]up[/]" if r["ok"] else "[red]down[/]"
         latency = f"{r['latency_ms']:.1f} ms" if r.get("latency_ms") is not None else "-"
-        out.add_row(r["name"], r["kind"], r["locality"], status, latency, r["detail"])
+        breaker = f"[{colors.get(r['breaker'], 'white')}]{r['breaker']}[/]" if r.get("breaker") else "-"
+        counts = f"{r['served']}/{r['failed']}" if r.get("served") is not None else "-"
+        out.add_row(r["name"], r["kind"], r["locality"], status, latency, breaker, counts,
+                    r.get("last_error") or r["detail"])
     console.print(out)

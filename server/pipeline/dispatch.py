@@ -112,6 +112,7 @@ async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> Ga
             await asyncio.sleep(wait)
             continue
         health.breaker.success()
+        health.tripped_by_check = False
         health.served += 1
         ctx.holding = health  # released when the request is finished (streams: at their end)
         ctx.attempts.append(f"{target.label}=ok")

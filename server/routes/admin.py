@@ -170,7 +170,9 @@ async def recent(request: Request) -> Response:
 
 @get("/providers")
 async def providers(request: Request) -> Response:
-    return _json(request, await check_all(_state(request).providers))
+    state = _state(request)
+    known = {row["name"]: row for row in state.health_rows()}
+    return _json(request, await check_all(state.providers, known))
 
 
 router = Router(path="/admin", route_handlers=[

@@ -27,6 +27,7 @@ class ProviderHealth:
     checked_at: float | None = None
     detail: str = "not checked yet"
     last_error: str | None = None
+    tripped_by_check: bool = False  # the health check opened the breaker (so it may close it)
     served: int = 0
     failed: int = 0
     history: list[str] = field(default_factory=list)
@@ -66,14 +67,18 @@ class HealthMonitor:
         h.checked_at, h.detail = time.time(), result.detail
         if result.ok:
             h.load = result.load
-            if h.breaker.state != "closed":
+            # A server that answers its health check may still fail real requests: only a
+            # breaker the check itself opened is closed by it; others wait for a probe request.
+            if h.tripped_by_check:
                 log.info("provider %s is healthy again", name)
-            h.breaker.success()
+                h.breaker.success()
+                h.tripped_by_check = False
         else:
             h.load = None
             if h.breaker.state != "open":
                 log.warning("provider %s failed its health check: %s", name, result.detail)
-            h.breaker.trip()
+                h.breaker.trip()
+                h.tripped_by_check = True
 
     async def close(self) -> None:
         if self._task is not None:

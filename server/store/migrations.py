@@ -113,4 +113,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE ledger ADD COLUMN route TEXT;           -- routing decisions (egress, context)
         """,
     ),
+    (
+        "0005_provider_health",
+        """
+        -- What each worker last knew of each provider (gate providers list reads it).
+        CREATE TABLE provider_health(
+            worker INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            breaker TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            inflight INTEGER NOT NULL,
+            load REAL,
+            served INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            last_error TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (worker, name)
+        );
+        """,
+    ),
 ]

@@ -1,0 +1,136 @@
+"""The semantic cache's embedder: all-MiniLM-L6-v2 as GGUF, run in process by llama.cpp.
+
+`Embedder(path).embed(texts)` gives an (n, 384) float32 array of L2-normalised vectors,
+matching sentence-transformers (cosine >= 0.999 in f16, see tests/cache). Like
+sentence-transformers, a text is cut to the model's 256-token limit, keeping the closing
+[SEP]: llama-cpp-python's own `Llama.embed` would cut at n_batch and drop the [SEP], and
+past 256 positions the model was never trained. So this feeds the tokens through
+llama.cpp's batch API itself; pooling (mean) comes from the GGUF metadata.
+
+Threads: one llama.cpp context is not safe to use from two threads at once. Callers run
+`embed` on one thread (a single-worker executor, off the event loop); a lock serialises
+any stray concurrent call rather than corrupting the context.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+# sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (sentence_bert_config.json).
+MAX_TOKENS = 256
+
+
+class Embedder:
+    def __init__(
+        self,
+        model_path: Path | str,
+        *,
+        max_tokens: int = MAX_TOKENS,
+        n_ctx: int = 512,
+        n_threads: int | None = None,
+    ) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        threads = n_threads or max(1, min(4, os.cpu_count() or 1))
+        self._llm = llama_cpp.Llama(
+            model_path=str(model_path),
+            embedding=True,
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        self._lock = threading.Lock()
+        self._batch = None
+        try:
+            if self._llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+                raise ValueError(f"{model_path}: the GGUF sets no pooling type; not a sentence embedder")
+            self.dim: int = self._llm.n_embd()
+            self.max_tokens = min(max_tokens, n_ctx)
+            self._n_batch = self._llm.n_batch
+            self._n_seq_max = max(1, int(self._llm.context_params.n_seq_max))
+            # What the tokenizer adds around any text ([CLS] ... [SEP]); a cut keeps the tail.
+            specials = self._llm.tokenize(b"", add_bos=True, special=False)
+            self._tail = specials[1:]
+            self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        except BaseException:
+            self._llm.close()
+            raise
+
+    def tokenize(self, text: str) -> list[int]:
+        """The token ids the model sees for `text`, cut to max_tokens like sentence-transformers."""
+        tokens = self._llm.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
+        if len(tokens) > self.max_tokens:
+            tokens = tokens[: self.max_tokens - len(self._tail)] + self._tail
+        return tokens
+
+    def embed(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """An (len(texts), dim) float32 array; rows are L2-normalised unless normalize=False."""
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of texts, not one string")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            if self._batch is None:
+                raise RuntimeError("the embedder is closed")
+            seqs = [self.tokenize(t) for t in texts]
+            start = 0
+            while start < len(seqs):
+                end, n_tokens = start, 0
+                while (
+                    end < len(seqs)
+                    and end - start < self._n_seq_max
+                    and n_tokens + len(seqs[end]) <= self._n_batch
+                ):
+                    n_tokens += len(seqs[end])
+                    end += 1
+                self._decode(seqs[start:end], out[start:end])
+                start = end
+        if normalize:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            out /= np.maximum(norms, 1e-12)
+        return out
+
+    def _decode(self, seqs: list[list[int]], out: np.ndarray) -> None:
+        """Run one llama.cpp batch holding `seqs` (one sequence id each); pooled rows into out."""
+        lib, batch, ctx = self._lib, self._batch, self._llm.ctx
+        k = 0
+        for seq_id, tokens in enumerate(seqs):
+            for pos, token in enumerate(tokens):
+                batch.token[k] = token
+                batch.pos[k] = pos
+                batch.n_seq_id[k] = 1
+                batch.seq_id[k][0] = seq_id
+                batch.logits[k] = True
+                k += 1
+        batch.n_tokens = k
+        memory = lib.llama_get_memory(ctx)
+        if memory:  # an encoder-only model may have none
+            lib.llama_memory_clear(memory, True)
+        rc = lib.llama_decode(ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        for seq_id in range(len(seqs)):
+            ptr = lib.llama_get_embeddings_seq(ctx, seq_id)
+            if not ptr:
+                raise RuntimeError("llama.cpp returned no pooled embedding")
+            out[seq_id] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
+
+    def close(self) -> None:
+        """Free the batch and the model; embed() fails after this. Safe to call twice."""
+        with self._lock:
+            if self._batch is not None:
+                self._lib.llama_batch_free(self._batch)
+                self._batch = None
+                self._llm.close()
+
+    def __enter__(self) -> Embedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
