@@ -13,6 +13,7 @@ import apsw
 
 from server import reload
 from server.alerts import Alerts
+from server.auth_cache import AuthCache
 from server.providers.base import Provider
 from server.providers.registry import new_session
 from server.routing import topology
@@ -38,6 +39,7 @@ class GatewayState:
     alerts: Alerts
     started_at: float = field(default_factory=time.time)
     reloads: int = 0
+    auth: AuthCache = field(default_factory=AuthCache)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @property
@@ -61,7 +63,7 @@ class GatewayState:
     @classmethod
     async def open(cls, settings: Settings) -> GatewayState:
         path = settings.database.path
-        conn = db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms)
+        conn = db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms, checkpoints=False)
         writer_conn = db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms, migrate=False)
         ledger = LedgerWriter(writer_conn, flush_interval_ms=settings.ledger.flush_interval_ms,
                               batch_size=settings.ledger.batch_size)

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from server.errors import Unauthorized
 from server.pipeline.context import RequestContext
-from server.store.keys import authenticate
 
 if TYPE_CHECKING:
     from server.state import GatewayState
@@ -29,7 +28,7 @@ async def stage(ctx: RequestContext, state: GatewayState) -> None:
     token = bearer(ctx.request.headers.get("authorization"))
     if token is None:
         raise Unauthorized(_MISSING, code="missing_api_key")
-    principal = authenticate(state.db, token, ctx.ts)
+    principal = state.auth.principal(state.db, token, ctx.ts)
     if principal is None:
         raise Unauthorized(_INVALID)
     ctx.principal = principal

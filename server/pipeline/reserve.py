@@ -33,7 +33,7 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     assert p is not None
     if not p.budgeted:
         return
-    budgets = budget_store.budgets_for(state.db, p.key_id, p.team_id)
+    budgets = state.auth.budgets(state.db, p.key_id, p.team_id)
     if not budgets:
         return
     worst_in, worst_out = worst_case(ctx, state)

@@ -13,6 +13,7 @@ import apsw
 
 from server.pipeline.context import RequestContext
 from server.store import budgets as budget_store
+from server.store.db import immediate
 from server.store.ratelimits import adjust_tokens
 from server.tokens import count, count_prompt
 
@@ -39,13 +40,19 @@ def stage(ctx: RequestContext, state: "GatewayState") -> None:
     ctx.input_tokens, ctx.output_tokens = usage(ctx)
     ctx.cost = ctx.target.cost(ctx.input_tokens, ctx.output_tokens) if ctx.target else 0.0
     total = ctx.input_tokens + ctx.output_tokens
+    p = ctx.principal
+    tpm = ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm
+    if not (ctx.budgets or tpm):
+        return
+    events = []
     try:
-        if ctx.budgets:
-            events = budget_store.settle(state.db, ctx.request_id, ctx.budgets, ctx.cost, total, ctx.ts)
-            if events:
-                state.alerts.publish(events)
-        p = ctx.principal
-        if ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm:
-            adjust_tokens(state.db, p.key_id, ctx.rate.minute, total - (ctx.worst_in or 0) - ctx.worst_out)
+        with immediate(state.db):  # one transaction for both
+            if ctx.budgets:
+                events = budget_store.settle_in(state.db, ctx.request_id, ctx.budgets, ctx.cost, total, ctx.ts)
+            if tpm:
+                adjust_tokens(state.db, p.key_id, ctx.rate.minute,  # type: ignore[union-attr]
+                              total - (ctx.worst_in or 0) - ctx.worst_out)
     except apsw.Error as exc:  # the reservation expires by itself; the ledger row still goes
         log.error("request %s: cannot settle limits: %s", ctx.request_id, exc)
+    if events:
+        state.alerts.publish(events)

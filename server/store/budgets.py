@@ -116,22 +116,28 @@ def reserve(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: 
 def settle(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: float,
            tokens: int, now: float) -> list[Event]:
     """Drop the request's reservations and add what it really used; report crossings."""
-    events: list[Event] = []
     with immediate(conn):
-        conn.execute("DELETE FROM reservations WHERE request_id = ?", (request_id,))
-        if usd <= 0 and tokens <= 0:
-            return events
-        for b in budgets:
-            before_usd, before_tok = spent(conn, b, now)
-            conn.execute(
-                "INSERT INTO budget_spend(budget_id, bucket, usd, tokens) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(budget_id, bucket) DO UPDATE SET usd = usd + excluded.usd, "
-                "tokens = tokens + excluded.tokens", (b.id, window(b.period, now).bucket, usd, tokens))
-            events.extend(_crossings(b, before_usd, before_usd + usd, b.limit_usd, "USD"))
-            events.extend(_crossings(b, before_tok, before_tok + tokens, b.limit_tokens, "tokens"))
-        for e in events:
-            conn.execute("INSERT INTO events(ts, kind, scope, owner_id, detail) VALUES (?, ?, ?, ?, ?)",
-                         (now, e.kind, e.budget.scope, e.budget.owner_id, e.detail))
+        return settle_in(conn, request_id, budgets, usd, tokens, now)
+
+
+def settle_in(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: float,
+              tokens: int, now: float) -> list[Event]:
+    """settle() inside a transaction the caller holds."""
+    events: list[Event] = []
+    conn.execute("DELETE FROM reservations WHERE request_id = ?", (request_id,))
+    if usd <= 0 and tokens <= 0:
+        return events
+    for b in budgets:
+        before_usd, before_tok = spent(conn, b, now)
+        conn.execute(
+            "INSERT INTO budget_spend(budget_id, bucket, usd, tokens) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(budget_id, bucket) DO UPDATE SET usd = usd + excluded.usd, "
+            "tokens = tokens + excluded.tokens", (b.id, window(b.period, now).bucket, usd, tokens))
+        events.extend(_crossings(b, before_usd, before_usd + usd, b.limit_usd, "USD"))
+        events.extend(_crossings(b, before_tok, before_tok + tokens, b.limit_tokens, "tokens"))
+    for e in events:
+        conn.execute("INSERT INTO events(ts, kind, scope, owner_id, detail) VALUES (?, ?, ?, ?, ?)",
+                     (now, e.kind, e.budget.scope, e.budget.owner_id, e.detail))
     return events
 
 

@@ -22,8 +22,12 @@ class StoreError(Exception):
     """The SQLite file cannot be opened or is not usable."""
 
 
-def connect(path: str | Path, *, busy_timeout_ms: int = 5000, migrate: bool = True) -> apsw.Connection:
-    """Open the file in WAL mode with sqlite-vec loaded; apply pending migrations."""
+def connect(path: str | Path, *, busy_timeout_ms: int = 5000, migrate: bool = True,
+            checkpoints: bool = True) -> apsw.Connection:
+    """Open the file in WAL mode with sqlite-vec loaded; apply pending migrations.
+
+    checkpoints=False leaves WAL checkpoints to other connections (the request path's
+    connection does, so a checkpoint's fsync never blocks the event loop)."""
     path = str(path)
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +45,8 @@ def connect(path: str | Path, *, busy_timeout_ms: int = 5000, migrate: bool = Tr
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    if not checkpoints:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     if migrate:
         apply_migrations(conn)
     return conn

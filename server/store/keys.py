@@ -35,6 +35,7 @@ class Principal:
     tpm: int | None = None
     budgeted: bool = False          # a budget applies (the key's or its team's)
     allow_cloud: bool | None = None  # None: [egress] keys_default
+    expires_at: float | None = None
 
     def may_use(self, alias: str) -> bool:
         return self.models is None or alias in self.models
@@ -160,9 +161,14 @@ def rotate_key(conn: apsw.Connection, ref: str) -> CreatedKey:
     return CreatedKey(key=secret, info=get_key(conn, kid))
 
 
-def authenticate(conn: apsw.Connection, secret: str, now: float) -> Principal | None:
+def auth_version(conn: apsw.Connection) -> int:
+    """Changes whenever keys, teams or budgets change, in any process (triggers bump it)."""
+    return conn.execute("SELECT v FROM meta WHERE k = 'auth_version'").fetchone()[0]
+
+
+def authenticate(conn: apsw.Connection, secret: str, now: float, digest: bytes | None = None) -> Principal | None:
     """The principal for a presented secret, or None (unknown, revoked or expired)."""
-    digest = hash_secret(secret)
+    digest = digest or hash_secret(secret)
     row = conn.execute(_AUTH, (digest,)).fetchone()
     if row is None or not hmac.compare_digest(row[0], digest):
         return None
@@ -170,7 +176,7 @@ def authenticate(conn: apsw.Connection, secret: str, now: float) -> Principal | 
     if _status(expires, revoked, now) != "active":
         return None
     return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None,
-                     team_id, rpm, tpm, bool(budgeted), None if cloud is None else bool(cloud))
+                     team_id, rpm, tpm, bool(budgeted), None if cloud is None else bool(cloud), expires)
 
 
 _AUTH = ("SELECT k.hash, k.id, k.name, k.models, k.expires_at, k.revoked_at, k.team_id, k.rpm, k.tpm, "

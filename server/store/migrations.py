@@ -132,4 +132,31 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0006_auth_version",
+        """
+        -- Bumped by any change to keys, teams or budgets, from any process: workers cache
+        -- what a key may do and check this one number per request instead.
+        CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+        INSERT INTO meta(k, v) VALUES ('auth_version', 0);
+        CREATE TRIGGER keys_insert_bumps AFTER INSERT ON keys
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER keys_update_bumps AFTER UPDATE ON keys
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER keys_delete_bumps AFTER DELETE ON keys
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER budgets_insert_bumps AFTER INSERT ON budgets
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER budgets_update_bumps AFTER UPDATE ON budgets
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER budgets_delete_bumps AFTER DELETE ON budgets
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER teams_insert_bumps AFTER INSERT ON teams
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER teams_update_bumps AFTER UPDATE ON teams
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        CREATE TRIGGER teams_delete_bumps AFTER DELETE ON teams
+        BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
+        """,
+    ),
 ]

@@ -86,8 +86,9 @@ def admit(conn: apsw.Connection, key_id: str, rpm: int | None, tpm: int | None,
 
 
 def adjust_tokens(conn: apsw.Connection, key_id: str, minute: float, delta: int) -> None:
-    """Replace the tokens charged at admission (a worst case) with what was really used."""
+    """Replace the tokens charged at admission (a worst case) with what was really used.
+
+    Called inside a transaction the caller holds (settle's)."""
     if delta:
-        with immediate(conn):
-            conn.execute("UPDATE rate_windows SET tokens = max(0, tokens + ?) WHERE key_id = ? AND minute = ?",
-                         (delta, key_id, minute))
+        conn.execute("UPDATE rate_windows SET tokens = max(0, tokens + ?) WHERE key_id = ? AND minute = ?",
+                     (delta, key_id, minute))

@@ -150,3 +150,37 @@ async def test_ledger_writer_writes_early_when_a_batch_is_full(tmp_path):
         await asyncio.sleep(0.01)
     assert ledger_store.count_rows(reader) == 10
     await writer.close()
+
+
+def test_auth_cache_follows_changes_from_any_connection(tmp_path):
+    from server.auth_cache import AuthCache
+
+    path = tmp_path / "gate.db"
+    worker, cli = db.connect(path), db.connect(path)
+    created = key_store.create_key(cli, "app")
+    cache = AuthCache()
+    now = time.time()
+    assert cache.principal(worker, created.key, now).name == "app"
+    assert cache.principal(worker, created.key, now).name == "app" and cache.hits == 1
+    key_store.revoke_key(cli, "app")  # another process revokes it
+    assert cache.principal(worker, created.key, now) is None
+    soon = key_store.create_key(cli, "soon", expires_at=now + 10)
+    assert cache.principal(worker, soon.key, now) is not None
+    assert cache.principal(worker, soon.key, now + 11) is None  # expiry is checked on hits too
+    assert cache.principal(worker, "sk-gate-unknown", now) is None
+
+
+def test_auth_version_moves_with_keys_teams_and_budgets(conn):
+    from server.store import budgets as budget_store
+    from server.store import teams as team_store
+
+    seen = [key_store.auth_version(conn)]
+    k = key_store.create_key(conn, "k")
+    seen.append(key_store.auth_version(conn))
+    team_store.create_team(conn, "t")
+    seen.append(key_store.auth_version(conn))
+    budget_store.set_budget(conn, "key", k.info.id, usd=1, tokens=None, period="daily", soft_pct=0.8)
+    seen.append(key_store.auth_version(conn))
+    ledger_store.insert_rows(conn, [row(1)])
+    seen.append(key_store.auth_version(conn))
+    assert seen[0] < seen[1] < seen[2] < seen[3] == seen[4]  # the ledger does not bump it
