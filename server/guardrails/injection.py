@@ -128,8 +128,13 @@ _ZW_IN_WORD = re.compile("[A-Za-z][\u200b\u200c\u200d\u2060\u00ad]+(?=[A-Za-z])"
 _CONFUSABLE = str.maketrans("асеһіјкорѕхуԁɡοαεικνρτυχ", "acehijkopsxydgoaeikvptux")
 _LEET = str.maketrans("013457@$!|", "oieastasii")
 _LEET_HINT = re.compile(r"[a-z][0134578@$!|][a-z]")
-_SPACED = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
-_SPACED_SEP = re.compile(r"[ .\-_*]")
+_SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*+]){3,}[a-z](?![a-z])")
+_SPACED_WORD = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*+]){2,}[a-z](?![a-z])")
+_SPACED_SEP = re.compile(r"[ .\-_*+]")
+_SQUASHED_KEYWORDS = re.compile(
+    r"(?:ignore|disregard|forget|bypass)\w{0,40}(?:instructions?|prompts?|rules)|systemprompt|doanythingnow|"
+    r"developermode|jailbreak|(?:reveal|print|show)\w{0,12}prompt"
+)
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u00ab": '"', "\u00bb": '"'})
 _QUOTED_SPAN = re.compile(r"\"[^\"\n]{1,400}\"|(?<![a-z0-9])'[^'\n]{1,400}'(?![a-z])|`[^`\n]{1,400}`")
 _META_CONTEXT = re.compile(
@@ -217,7 +222,7 @@ def _hidden_views(original: str, plain: str) -> list[str]:
     for tags in _TAG_CHARS.findall(original):
         views.append(_normalise("".join(chr(ord(c) - 0xE0000) for c in tags if 0xE0020 <= ord(c) <= 0xE007E)))
     if _SPACED.search(plain):
-        views.append(_SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), plain))
+        views.append(_despaced(original))
     if _LEET_HINT.search(plain):
         leet = plain.translate(_LEET)
         if leet != plain:
@@ -227,6 +232,23 @@ def _hidden_views(original: str, plain: str) -> list[str]:
     if _ROT13_HINT.search(original):
         views.append(_normalise(codecs.decode(original, "rot13")))
     return views
+
+
+def _despaced(original: str) -> str:
+    """"i g n o r e  a l l" -> "ignore all": two or more spaces still separate words."""
+    lowered = unicodedata.normalize("NFKC", original).translate(_INVISIBLE).lower().translate(_CONFUSABLE)
+    chunks = re.split(r"\s{2,}|\n", lowered)
+    squashed: list[str] = []
+
+    def squash(m: re.Match[str]) -> str:
+        word = _SPACED_SEP.sub("", m.group())
+        squashed.append(word)
+        return word
+
+    view = " ".join(_SPACED_WORD.sub(squash, chunk) for chunk in chunks)
+    if any(_SQUASHED_KEYWORDS.search(word) for word in squashed):
+        view += "\n ignore previous instructions"  # a spelled-out keyword with no word gaps
+    return view
 
 
 def _decoded_blobs(text: str) -> list[str]:

@@ -12,10 +12,19 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from litestar import Request, Response
-
 from server.errors import GatewayError
-from server.pipeline import authenticate, dispatch, parse, record, reserve, resolve, respond, settle, throttle
+from server.http import ClientGone, Incoming, JsonOut, StreamOut
+from server.pipeline import (
+    authenticate,
+    dispatch,
+    parse,
+    record,
+    reserve,
+    resolve,
+    respond,
+    settle,
+    throttle,
+)
 from server.pipeline.context import RequestContext
 from server.wire import Op
 
@@ -29,15 +38,19 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(10)
 
 
-def request_id(request: Request) -> str:
-    """The request's id, made once and kept in the ASGI scope for the error handler."""
-    rid = request.scope.get("gate_request_id")  # type: ignore[typeddict-item]
+def request_id(scope: dict) -> str:
+    """The request's id, made once and kept in the ASGI scope for every error path."""
+    rid = scope.get("gate_request_id")
     if rid is None:
-        rid = request.scope["gate_request_id"] = new_request_id()  # type: ignore[typeddict-unknown-key]
+        rid = scope["gate_request_id"] = new_request_id()
     return rid
 
 
 def finish(ctx: RequestContext, state: GatewayState) -> None:
+    """settle and record, once per request however it ended."""
+    if ctx.finished:
+        return
+    ctx.finished = True
     if ctx.holding is not None:
         ctx.holding.inflight -= 1
         ctx.holding = None
@@ -45,8 +58,8 @@ def finish(ctx: RequestContext, state: GatewayState) -> None:
     record.stage(ctx, state)
 
 
-async def handle(request: Request, state: GatewayState, op: Op) -> Response:
-    ctx = RequestContext(request=request, op=op, request_id=request_id(request))
+async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | StreamOut:
+    ctx = RequestContext(request=request, op=op, request_id=request_id(request.scope))
     try:
         for run in BEFORE_DISPATCH:
             await run(ctx, state)
@@ -55,12 +68,16 @@ async def handle(request: Request, state: GatewayState, op: Op) -> Response:
         ctx.fail(error)
         finish(ctx, state)
         raise
-    except Exception as exc:  # a bug: still one ledger row; the app's handler answers 500
+    except ClientGone:
+        ctx.status, ctx.error = respond.CLIENT_GONE, "client closed the connection"
+        finish(ctx, state)
+        raise
+    except Exception as exc:  # a bug: still one ledger row; the caller answers 500
         ctx.status, ctx.error = 500, f"internal error: {type(exc).__name__}"
         finish(ctx, state)
         raise
     if ctx.stream:
-        return respond.stream_response(ctx, state, lambda: finish(ctx, state))
-    response = respond.json_response(ctx)
+        return respond.stream_out(ctx, state, lambda: finish(ctx, state))
+    out = respond.json_out(ctx)
     finish(ctx, state)
-    return response
+    return out

@@ -6,13 +6,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from litestar import Request
-
 from server.errors import GatewayError
 from server.store.keys import Principal
 from server.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
+    from server.http import Incoming
     from server.providers.base import ChunkStream, Reply, Target
     from server.routing.health import ProviderHealth
     from server.routing.route import Route
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class RequestContext:
-    request: Request
+    request: "Incoming"
     op: Op
     request_id: str
     started: float = field(default_factory=time.perf_counter)
@@ -49,6 +48,7 @@ class RequestContext:
     status: int = 200
     error: str | None = None
     ttfb_ms: float | None = None
+    finished: bool = False
     # Limits: the worst case charged at admission, and what was really used.
     worst_in: int | None = None
     worst_out: int = 0

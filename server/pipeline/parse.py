@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import msgspec
-from litestar.exceptions import ClientException
 
 from server.errors import BodyTooLarge, InvalidRequest
 from server.pipeline.context import RequestContext
@@ -28,12 +27,7 @@ async def read_body(ctx: RequestContext, limit: int) -> bytes:
     length = ctx.request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise BodyTooLarge(f"request body is {length} bytes; the limit is {limit}")
-    try:
-        return await ctx.request.body()
-    except ClientException as exc:
-        if exc.status_code == 413:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes") from None
-        raise InvalidRequest(f"cannot read request body: {exc.detail}") from None
+    return await ctx.request.body(limit)
 
 
 async def stage(ctx: RequestContext, state: GatewayState) -> None:

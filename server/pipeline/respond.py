@@ -11,14 +11,26 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import msgspec
-from litestar import Response
-from litestar.response import Stream
 
-from server.errors import BudgetExceeded, GatewayError, UpstreamBadResponse, UpstreamUnavailable, render
-from server.pipeline.throttle import rate_headers
+from server.errors import (
+    BudgetExceeded,
+    GatewayError,
+    UpstreamBadResponse,
+    UpstreamUnavailable,
+    render,
+)
+from server.http import JsonOut, StreamOut
 from server.pipeline.context import RequestContext
+from server.pipeline.throttle import rate_headers
 from server.sse import DONE_EVENT, event
-from server.wire import ChunkView, chunk_text, decode_chunk, decode_fields, decode_reply, encode
+from server.wire import (
+    ChunkView,
+    chunk_text,
+    decode_chunk,
+    decode_fields,
+    decode_reply,
+    encode,
+)
 
 if TYPE_CHECKING:
     from server.state import GatewayState
@@ -40,15 +52,14 @@ def headers(ctx: RequestContext) -> dict[str, str]:
     return out
 
 
-def json_response(ctx: RequestContext) -> Response:
+def json_out(ctx: RequestContext) -> JsonOut:
     reply = ctx.reply
     assert reply is not None
     ctx.usage = reply.usage
     if reply.usage is None:  # keep the text so the tokens can be counted locally
         ctx.output_text.append(decode_reply(reply.body).text())
     ctx.ttfb_ms = ctx.elapsed_ms()
-    return Response(reply.body, status_code=reply.status, media_type="application/json",
-                    headers=headers(ctx))
+    return JsonOut(reply.body, reply.status, headers(ctx))
 
 
 def _without_usage(data: bytes) -> bytes:
@@ -108,7 +119,7 @@ async def relay(ctx: RequestContext, state: GatewayState,
         finish()
 
 
-def stream_response(ctx: RequestContext, state: GatewayState, finish: Callable[[], None]) -> Stream:
-    return Stream(relay(ctx, state, finish), media_type="text/event-stream",
-                  headers={**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+def stream_out(ctx: RequestContext, state: GatewayState, finish: Callable[[], None]) -> StreamOut:
+    return StreamOut(relay(ctx, state, finish),
+                     {**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, finish)
 

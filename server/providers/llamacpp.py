@@ -16,7 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from server.errors import InvalidRequest, ServiceUnavailable, Unsupported, UpstreamUnavailable
+from server.errors import (
+    InvalidRequest,
+    ServiceUnavailable,
+    Unsupported,
+    UpstreamUnavailable,
+)
 from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
 from server.settings import LlamaCppProvider as LlamaSettings

@@ -15,8 +15,8 @@ from server.providers.health import check_all
 from server.state import GatewayState
 from server.store import budgets as budget_store
 from server.store import keys as key_store
-from server.store import teams as team_store
 from server.store import ledger as ledger_store
+from server.store import teams as team_store
 from server.wire import encode
 
 
@@ -34,7 +34,7 @@ def _state(request: Request) -> GatewayState:
 
 def _json(request: Request, value: object, status: int = 200) -> Response:
     return Response(encode(value), status_code=status, media_type="application/json",
-                    headers={"x-gate-request-id": request_id(request)})
+                    headers={"x-gate-request-id": request_id(request.scope)})
 
 
 def _number(request: Request, name: str, default: float | None) -> float | None:

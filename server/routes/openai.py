@@ -1,11 +1,12 @@
-"""The OpenAI-compatible endpoints. Thin: the work is in server.pipeline."""
+"""The OpenAI model listings (the POST endpoints are served by server.front)."""
 
 from __future__ import annotations
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get
 
 from server.errors import NotFound
-from server.pipeline import authenticate, handle, request_id
+from server.http import Incoming
+from server.pipeline import authenticate, request_id
 from server.pipeline.context import RequestContext
 from server.state import GatewayState
 from server.wire import encode
@@ -15,28 +16,14 @@ def gateway(request: Request) -> GatewayState:
     return request.app.state.gateway
 
 
-@post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request) -> Response:
-    return await handle(request, gateway(request), "chat")
-
-
-@post("/v1/completions", status_code=200)
-async def completions(request: Request) -> Response:
-    return await handle(request, gateway(request), "completions")
-
-
-@post("/v1/embeddings", status_code=200)
-async def embeddings(request: Request) -> Response:
-    return await handle(request, gateway(request), "embeddings")
-
-
 def _model(alias: str, created: int) -> dict:
     return {"id": alias, "object": "model", "created": created, "owned_by": "gate"}
 
 
 async def _principal_aliases(request: Request) -> tuple[GatewayState, list[str]]:
     state = gateway(request)
-    ctx = RequestContext(request=request, op="chat", request_id=request_id(request))
+    ctx = RequestContext(request=Incoming(request.scope, request.receive), op="chat",
+                         request_id=request_id(request.scope))
     await authenticate.stage(ctx, state)
     assert ctx.principal is not None
     return state, [a for a in state.routes if ctx.principal.may_use(a)]
@@ -48,7 +35,7 @@ async def list_models(request: Request) -> Response:
     created = int(state.started_at)
     body = {"object": "list", "data": [_model(a, created) for a in sorted(aliases)]}
     return Response(encode(body), media_type="application/json",
-                    headers={"x-gate-request-id": request_id(request)})
+                    headers={"x-gate-request-id": request_id(request.scope)})
 
 
 @get("/v1/models/{alias:str}")
@@ -59,5 +46,5 @@ async def get_model(request: Request) -> Response:
         raise NotFound(f"The model '{alias}' does not exist on this gateway or your key may not use it.",
                        param="model")
     return Response(encode(_model(alias, int(state.started_at))), media_type="application/json",
-                    headers={"x-gate-request-id": request_id(request)})
+                    headers={"x-gate-request-id": request_id(request.scope)})
 

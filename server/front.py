@@ -1,0 +1,58 @@
+"""The ASGI app granian serves: the hot OpenAI endpoints on raw ASGI, the rest on Litestar."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from server import pipeline
+from server.errors import GatewayError
+from server.http import (
+    ClientGone,
+    Incoming,
+    JsonOut,
+    error_out,
+    internal_error,
+    send_json,
+    send_stream,
+)
+
+HOT = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+}
+
+
+class Gateway:
+    """`scope['path']` of a hot POST goes straight to the pipeline; all else to Litestar."""
+
+    def __init__(self, app: Litestar) -> None:
+        self.app = app
+
+    @property
+    def state(self):
+        return self.app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            op = HOT.get(scope["path"].rstrip("/") or "/")
+            if op is not None:
+                await self.serve(op, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def serve(self, op: str, scope, receive, send) -> None:
+        request = Incoming(scope, receive)
+        state = self.app.state.gateway
+        try:
+            out = await pipeline.handle(request, state, op)  # type: ignore[arg-type]
+        except GatewayError as error:
+            out = error_out(error, pipeline.request_id(scope))
+        except ClientGone:
+            return
+        except Exception as exc:  # a bug: logged with its traceback, a short 500 to the client
+            out = internal_error(exc, pipeline.request_id(scope))
+        if isinstance(out, JsonOut):
+            await send_json(send, out)
+        else:
+            await send_stream(send, receive, out)

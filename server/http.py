@@ -1,0 +1,133 @@
+"""The gateway's own thin HTTP layer for the hot path: raw ASGI in, raw ASGI out.
+
+The OpenAI POST endpoints skip the web framework (measured: Litestar's routing, argument
+parsing and response building cost about 145 µs a request, a fifth of the gateway's
+overhead); Litestar still serves everything else (models, health, admin, 404s) and runs the
+lifespan. Both paths render errors with the same envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.errors import BodyTooLarge, GatewayError, InternalError, render
+
+log = logging.getLogger("gate")
+
+Scope = dict[str, Any]
+
+
+class ClientGone(Exception):
+    """The client closed the connection before the whole body arrived."""
+
+
+class Incoming:
+    """What a stage may know of the HTTP request: headers and the body."""
+
+    __slots__ = ("scope", "_receive", "_headers")
+
+    def __init__(self, scope: Scope, receive) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope["headers"]}
+        return self._headers
+
+    async def body(self, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+@dataclass(slots=True)
+class JsonOut:
+    body: bytes
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StreamOut:
+    events: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    # Called once the response is over, however it ended (idempotent: the relay calls it too,
+    # but a relay cancelled before it started never runs its own cleanup).
+    finish: Callable[[], None] = lambda: None
+
+
+def _raw_headers(headers: dict[str, str], content_type: bytes) -> list[tuple[bytes, bytes]]:
+    out = [(b"content-type", content_type)]
+    out.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return out
+
+
+async def send_json(send, out: JsonOut) -> None:
+    headers = _raw_headers(out.headers, b"application/json")
+    headers.append((b"content-length", str(len(out.body)).encode()))
+    await send({"type": "http.response.start", "status": out.status, "headers": headers})
+    await send({"type": "http.response.body", "body": out.body})
+
+
+async def send_stream(send, receive, out: StreamOut) -> None:
+    """Relay the events; when the client goes away, the relay is cancelled (and settles)."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": _raw_headers(out.headers, b"text/event-stream")})
+
+    async def pump() -> None:
+        async for event in out.events:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    relay = asyncio.ensure_future(pump())
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not relay.done():
+            relay.cancel()  # the client left: the relay's finally records it
+        await asyncio.gather(relay, watcher, return_exceptions=True)
+        await out.events.aclose()  # type: ignore[attr-defined]
+        out.finish()
+    if relay.cancelled():
+        return  # the client is gone: nothing more can be sent
+    failure = relay.exception()
+    if failure is not None:
+        if not isinstance(failure, OSError):
+            log.error("stream relay failed: %s", type(failure).__name__, exc_info=failure)
+        return
+    try:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        pass  # the client left right at the end
+
+
+def error_out(error: GatewayError, request_id: str) -> JsonOut:
+    return JsonOut(render(error), error.status, {**error.headers, "x-gate-request-id": request_id})
+
+
+def internal_error(exc: BaseException, request_id: str) -> JsonOut:
+    log.error("request %s failed: %s", request_id, type(exc).__name__, exc_info=exc)
+    return error_out(InternalError(
+        f"The gateway failed on this request; its log has the details under {request_id}."), request_id)
