@@ -12,6 +12,7 @@ from server.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
     from server.http import Incoming
+    from server.pipeline.throttle import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
     from server.routing.health import ProviderHealth
     from server.routing.route import Route
@@ -52,6 +53,7 @@ class RequestContext:
     # Limits: the worst case charged at admission, and what was really used.
     worst_in: int | None = None
     worst_out: int = 0
+    rate_plan: "RatePlan | None" = None
     rate: "Admission | None" = None
     budgets: "list[Budget]" = field(default_factory=list)
     input_tokens: int = 0

@@ -7,9 +7,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from server.errors import BudgetExceeded
+from server.pipeline import throttle
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
 from server.store import budgets as budget_store
+from server.store.db import immediate
+from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
     from server.state import GatewayState
@@ -29,20 +32,32 @@ def _message(r: budget_store.Refusal) -> str:
 
 
 async def stage(ctx: RequestContext, state: "GatewayState") -> None:
+    """Count the request against its rate limits and hold its worst case against every
+    budget that applies, in one BEGIN IMMEDIATE transaction: all of it or none of it."""
     p = ctx.principal
     assert p is not None
-    if not p.budgeted:
+    plan = ctx.rate_plan
+    budgets = state.auth.budgets(state.db, p.key_id, p.team_id) if p.budgeted else []
+    if plan is None and not budgets:
         return
-    budgets = state.auth.budgets(state.db, p.key_id, p.team_id)
-    if not budgets:
-        return
-    worst_in, worst_out = worst_case(ctx, state)
-    price_in = max(t.price_in for t in ctx.targets)
-    price_out = max(t.price_out for t in ctx.targets)
-    usd = (worst_in * price_in + worst_out * price_out) / 1_000_000
-    refusal = budget_store.reserve(state.db, ctx.request_id, budgets, usd, worst_in + worst_out,
-                                   ctx.ts, state.settings.budgets.reservation_ttl_s)
-    if refusal is not None:
-        retry = 1 if refusal.enough_without_holds else max(1, math.ceil(refusal.resets_at - ctx.ts))
-        raise BudgetExceeded(_message(refusal), headers={"Retry-After": str(retry)})
+    usd = tokens = 0
+    if budgets:
+        worst_in, worst_out = worst_case(ctx, state)
+        price_in = max(t.price_in for t in ctx.targets)
+        price_out = max(t.price_out for t in ctx.targets)
+        usd = (worst_in * price_in + worst_out * price_out) / 1_000_000
+        tokens = worst_in + worst_out
+    with immediate(state.db):  # a raise rolls back both
+        if plan is not None:
+            admission = admit_in(state.db, p.key_id, plan.rpm, plan.tpm, plan.tokens, ctx.ts)
+            ctx.rate = admission
+            if not admission.allowed:
+                raise throttle.refusal(admission, plan, p.name)
+        if budgets:
+            refused = budget_store.reserve_in(state.db, ctx.request_id, budgets, usd, tokens, ctx.ts,
+                                              state.settings.budgets.reservation_ttl_s)
+            if refused is not None:
+                retry = 1 if refused.enough_without_holds else max(1, math.ceil(refused.resets_at - ctx.ts))
+                ctx.rate = None  # rolled back: it was not counted
+                raise BudgetExceeded(_message(refused), headers={"Retry-After": str(retry)})
     ctx.budgets = budgets

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from server.errors import RateLimited
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
-from server.store.ratelimits import Admission, admit
+from server.store.ratelimits import Admission
 
 if TYPE_CHECKING:
     from server.state import GatewayState
@@ -23,23 +24,37 @@ def rate_headers(admission: Admission) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RatePlan:
+    """What to count against the key's per-minute limits (written by reserve)."""
+
+    rpm: int | None
+    tpm: int | None
+    tokens: int
+
+
+def refusal(admission: Admission, plan: RatePlan, key_name: str) -> RateLimited:
+    headers = rate_headers(admission)
+    headers["Retry-After"] = str(max(1, math.ceil(admission.retry_after_s)))
+    if admission.refused_by == "tokens" and plan.tpm and plan.tokens > plan.tpm:
+        message = (f"This request may use up to {plan.tokens} tokens, more than the key's limit of "
+                   f"{plan.tpm} tokens per minute; lower max_tokens.")
+    else:
+        limit = plan.rpm if admission.refused_by == "requests" else plan.tpm
+        message = (f"Rate limit reached for key '{key_name}': {limit} {admission.refused_by} per minute. "
+                   f"Try again in {headers['Retry-After']} s.")
+    return RateLimited(message, kind=admission.refused_by or "requests", headers=headers)
+
+
 async def stage(ctx: RequestContext, state: "GatewayState") -> None:
+    """Decide what this request counts against the key's rate limits.
+
+    The count itself is written by `reserve`, in the same transaction as the budget
+    reservation: one write per request, and a request a budget refuses is not counted.
+    """
     p = ctx.principal
     assert p is not None
     if not (p.rpm or p.tpm):
         return
     worst_in, worst_out = worst_case(ctx, state)
-    tokens = worst_in + worst_out if p.tpm else 0
-    admission = admit(state.db, p.key_id, p.rpm, p.tpm, tokens, ctx.ts)
-    ctx.rate = admission
-    if not admission.allowed:
-        headers = rate_headers(admission)
-        headers["Retry-After"] = str(max(1, math.ceil(admission.retry_after_s)))
-        if admission.refused_by == "tokens" and p.tpm and tokens > p.tpm:
-            message = (f"This request may use up to {tokens} tokens, more than the key's limit of "
-                       f"{p.tpm} tokens per minute; lower max_tokens.")
-        else:
-            limit = p.rpm if admission.refused_by == "requests" else p.tpm
-            message = (f"Rate limit reached for key '{p.name}': {limit} {admission.refused_by} per minute. "
-                       f"Try again in {headers['Retry-After']} s.")
-        raise RateLimited(message, kind=admission.refused_by or "requests", headers=headers)
+    ctx.rate_plan = RatePlan(p.rpm, p.tpm, worst_in + worst_out if p.tpm else 0)

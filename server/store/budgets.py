@@ -101,15 +101,21 @@ def reserve(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: 
             tokens: int, now: float, ttl_s: float) -> Refusal | None:
     """Hold `usd` and `tokens` against every budget, or none of them: None when held."""
     with immediate(conn):
-        for b in budgets:
-            s_usd, s_tok = spent(conn, b, now)
-            h_usd, h_tok = held(conn, b, now)
-            if _over(b.limit_usd, s_usd + h_usd, usd) or _over(b.limit_tokens, s_tok + h_tok, tokens):
-                fits = not (_over(b.limit_usd, s_usd, usd) or _over(b.limit_tokens, s_tok, tokens))
-                return Refusal(b, s_usd, s_tok, h_usd, h_tok, window(b.period, now).resets_at, fits)
-        conn.executemany(
-            "INSERT INTO reservations(request_id, budget_id, usd, tokens, expires_at) VALUES (?, ?, ?, ?, ?)",
-            [(request_id, b.id, usd, tokens, now + ttl_s) for b in budgets])
+        return reserve_in(conn, request_id, budgets, usd, tokens, now, ttl_s)
+
+
+def reserve_in(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: float,
+               tokens: int, now: float, ttl_s: float) -> Refusal | None:
+    """reserve() inside a transaction the caller holds; on a refusal nothing is written."""
+    for b in budgets:
+        s_usd, s_tok = spent(conn, b, now)
+        h_usd, h_tok = held(conn, b, now)
+        if _over(b.limit_usd, s_usd + h_usd, usd) or _over(b.limit_tokens, s_tok + h_tok, tokens):
+            fits = not (_over(b.limit_usd, s_usd, usd) or _over(b.limit_tokens, s_tok, tokens))
+            return Refusal(b, s_usd, s_tok, h_usd, h_tok, window(b.period, now).resets_at, fits)
+    conn.executemany(
+        "INSERT INTO reservations(request_id, budget_id, usd, tokens, expires_at) VALUES (?, ?, ?, ?, ?)",
+        [(request_id, b.id, usd, tokens, now + ttl_s) for b in budgets])
     return None
 
 

@@ -56,32 +56,38 @@ def _wait(prev: int, curr: int, limit: int, need: int, now: float, minute: float
 
 def admit(conn: apsw.Connection, key_id: str, rpm: int | None, tpm: int | None,
           tokens: int, now: float) -> Admission:
+    with immediate(conn):
+        return admit_in(conn, key_id, rpm, tpm, tokens, now)
+
+
+def admit_in(conn: apsw.Connection, key_id: str, rpm: int | None, tpm: int | None,
+             tokens: int, now: float) -> Admission:
+    """admit() inside a transaction the caller holds (reserve's, so one write per request)."""
     minute = math.floor(now / MINUTE) * MINUTE
     weight = 1 - (now - minute) / MINUTE
-    with immediate(conn):
-        counts = dict.fromkeys((minute - MINUTE, minute), (0, 0))
-        for m, r, t in conn.execute(
-                "SELECT minute, requests, tokens FROM rate_windows WHERE key_id = ? AND minute >= ?",
-                (key_id, minute - MINUTE)):
-            counts[m] = (r, t)
-        (prev_r, prev_t), (curr_r, curr_t) = counts[minute - MINUTE], counts[minute]
-        limits, refused, retry = [], None, 0.0
-        for kind, limit, prev, curr, need in (("requests", rpm, prev_r, curr_r, 1),
-                                              ("tokens", tpm, prev_t, curr_t, tokens)):
-            if not limit:
-                continue
-            used = _estimate(prev, curr, weight)
-            ok = used + need <= limit
-            if not ok and refused is None:
-                refused, retry = kind, _wait(prev, curr, limit, need, now, minute)
-            after = used + (need if ok else 0)
-            limits.append(Limit(kind, limit, max(0, int(limit - after)),
-                                _wait(prev, curr + (need if ok else 0), limit, 1, now, minute)))
-        if refused is None:
-            conn.execute(
-                "INSERT INTO rate_windows(key_id, minute, requests, tokens) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT(key_id, minute) DO UPDATE SET requests = requests + 1, tokens = tokens + ?",
-                (key_id, minute, tokens, tokens))
+    counts = dict.fromkeys((minute - MINUTE, minute), (0, 0))
+    for m, r, t in conn.execute(
+            "SELECT minute, requests, tokens FROM rate_windows WHERE key_id = ? AND minute >= ?",
+            (key_id, minute - MINUTE)):
+        counts[m] = (r, t)
+    (prev_r, prev_t), (curr_r, curr_t) = counts[minute - MINUTE], counts[minute]
+    limits, refused, retry = [], None, 0.0
+    for kind, limit, prev, curr, need in (("requests", rpm, prev_r, curr_r, 1),
+                                          ("tokens", tpm, prev_t, curr_t, tokens)):
+        if not limit:
+            continue
+        used = _estimate(prev, curr, weight)
+        ok = used + need <= limit
+        if not ok and refused is None:
+            refused, retry = kind, _wait(prev, curr, limit, need, now, minute)
+        after = used + (need if ok else 0)
+        limits.append(Limit(kind, limit, max(0, int(limit - after)),
+                            _wait(prev, curr + (need if ok else 0), limit, 1, now, minute)))
+    if refused is None:
+        conn.execute(
+            "INSERT INTO rate_windows(key_id, minute, requests, tokens) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT(key_id, minute) DO UPDATE SET requests = requests + 1, tokens = tokens + ?",
+            (key_id, minute, tokens, tokens))
     return Admission(refused is None, limits, minute, retry, refused)
 
 
