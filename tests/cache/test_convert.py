@@ -157,6 +157,20 @@ def test_an_interrupted_conversion_leaves_nothing_usable(
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
+def test_leftovers_of_a_killed_conversion_are_cleared(tmp_path: Path, model_dir: Path) -> None:
+    leftover = tmp_path / ".all-minilm-l6-v2-f16.gguf.4242.tmp"
+    leftover.write_bytes(b"GGUF half")
+    out = ensure_embedder(tmp_path, "f16", model_dir)
+    assert not leftover.exists() and out.is_file()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_refuses_what_it_cannot_convert(tmp_path: Path, model_dir: Path) -> None:
     for name in ("config.json", "vocab.txt", "modules.json", "tokenizer.json"):
         shutil.copy(model_dir / name, tmp_path / name)

@@ -74,7 +74,7 @@ def test_output_shape_dtype_and_norm(embedder: Embedder) -> None:
 
 
 def test_batching_does_not_change_the_vectors(embedder: Embedder, reference: dict) -> None:
-    texts = _texts(reference)  # two long texts force more than one llama.cpp batch
+    texts = _texts(reference)  # short ones share a llama.cpp batch, long ones get their own
     together = embedder.embed(texts)
     alone = np.vstack([embedder.embed([t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-3)
