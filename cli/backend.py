@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from server import admin_ops
+from server.cache import store as cache_store
 from server.settings import Settings
 from server.store import budgets as budget_store
 from server.store import db as store_db
@@ -38,6 +39,9 @@ class Backend(Protocol):
     def set_budget(self, spec: dict) -> list[dict]: ...
     def remove_budget(self, scope: str, ref: str) -> None: ...
     def events(self, limit: int) -> list[dict]: ...
+    def cache_stats(self) -> dict: ...
+    def cache_entries(self, search: str | None, limit: int) -> list[dict]: ...
+    def cache_clear(self, alias: str | None) -> int: ...
     def show_key(self, ref: str) -> dict: ...
     def revoke_key(self, ref: str) -> dict: ...
     def rotate_key(self, ref: str) -> dict: ...
@@ -105,6 +109,15 @@ class LocalBackend:
 
     def events(self, limit: int) -> list[dict]:
         return _plain(budget_store.events(self.conn, limit))
+
+    def cache_stats(self) -> dict:
+        return _plain(cache_store.stats(self.conn))
+
+    def cache_entries(self, search: str | None, limit: int) -> list[dict]:
+        return _plain(cache_store.inspect(self.conn, search, limit))
+
+    def cache_clear(self, alias: str | None) -> int:
+        return cache_store.clear(self.conn, alias)
 
     def show_key(self, ref: str) -> dict:
         return self._keys(key_store.get_key, ref)
@@ -192,6 +205,16 @@ class RemoteBackend:
 
     def events(self, limit: int) -> list[dict]:
         return self._call("GET", f"/events?limit={limit}")
+
+    def cache_stats(self) -> dict:
+        return self._call("GET", "/cache")
+
+    def cache_entries(self, search: str | None, limit: int) -> list[dict]:
+        query = f"?limit={limit}" + (f"&search={_q(search)}" if search else "")
+        return self._call("GET", "/cache/entries" + query)
+
+    def cache_clear(self, alias: str | None) -> int:
+        return self._call("POST", "/cache/clear" + (f"?alias={_q(alias)}" if alias else ""))["removed"]
 
     def show_key(self, ref: str) -> dict:
         return self._call("GET", f"/keys/{_q(ref)}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import budgets, config, keys, models, providers, serve, spend, teams
+from cli.commands import budgets, cache, config, keys, models, providers, serve, spend, teams
 from cli.context import Globals
 from server.settings import config_path
 
@@ -40,6 +40,7 @@ app.add_typer(teams.app, name="teams")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(providers.app, name="providers")
 app.add_typer(models.app, name="models")
+app.add_typer(cache.app, name="cache")
 app.add_typer(config.app, name="config")
 
 

@@ -53,6 +53,9 @@ class Gateway:
         except Exception as exc:  # a bug: logged with its traceback, a short 500 to the client
             out = internal_error(exc, pipeline.request_id(scope))
         if isinstance(out, JsonOut):
-            await send_json(send, out)
+            try:
+                await send_json(send, out)
+            finally:
+                out.finish()
         else:
             await send_stream(send, receive, out)

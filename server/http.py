@@ -62,6 +62,8 @@ class JsonOut:
     body: bytes
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # settle and record: run after the answer has been sent, off the client's latency.
+    finish: Callable[[], None] = lambda: None
 
 
 @dataclass(slots=True)

@@ -155,6 +155,7 @@ class ModelSettings(_Strict):
     balance: Literal["least_busy", "weighted"] = "least_busy"
     weights: dict[str, Annotated[float, Meta(gt=0)]] = {}
     description: str = ""
+    cache: bool = True
 
     def tiers(self) -> list[list[str]]:
         return [[entry] if isinstance(entry, str) else list(entry) for entry in self.route]
@@ -174,6 +175,38 @@ class RoutingSettings(_Strict):
     reload: bool = True
 
 
+class CacheSettings(_Strict):
+    enabled: bool = True
+    semantic: bool = True
+    # Whose answers a request may get: its key's team's (or the key's, without a team), or
+    # only its own key's.
+    scope: Literal["team", "key"] = "team"
+    ttl_s: Positive = 3600
+    max_entries: Positive = 100_000
+    # Cosine similarity for a semantic hit; unset: the measured default (server/cache/defaults.py).
+    threshold: Annotated[float, Meta(gt=0, le=1)] | None = None
+    # The second stage that rejects look-alikes (numbers, negations, entities, antonyms).
+    verify: bool = True
+    # Not cached unless allowed: sampling hotter than this, requests with tools, and
+    # requests that name an end user (`user`: per-user context).
+    max_temperature: Annotated[float, Meta(ge=0)] = 0.5
+    cache_tools: bool = False
+    cache_per_user: bool = False
+    # The embedding model: a .gguf path, or unset to build all-MiniLM-L6-v2 from its package.
+    embedder: str | None = None
+
+
+class TelemetrySettings(_Strict):
+    # Traces kept in the SQLite file for `gate traces` and `gate top`.
+    traces: bool = True
+    trace_retention_h: PositiveFloat = 72.0
+    # OTLP/HTTP export to the site's own collector, e.g. "http://127.0.0.1:4318"; off when unset.
+    otlp_endpoint: Annotated[str, Meta(pattern=r"^https?://")] | None = None
+    service_name: str = "gate"
+    # Prometheus metrics at GET /metrics.
+    metrics: bool = True
+
+
 class EgressSettings(_Strict):
     # May any request leave the site for a cloud provider at all?
     allow_cloud: bool = False
@@ -190,6 +223,8 @@ class Settings(_Strict):
     budgets: BudgetSettings = BudgetSettings()
     routing: RoutingSettings = RoutingSettings()
     egress: EgressSettings = EgressSettings()
+    cache: CacheSettings = CacheSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     providers: dict[Name, ProviderSettings] = {}
     models: dict[Name, ModelSettings] = {}
     # Set by load_settings, not by the file.

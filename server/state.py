@@ -14,6 +14,7 @@ import apsw
 from server import reload
 from server.alerts import Alerts
 from server.auth_cache import AuthCache
+from server.cache.service import Cache
 from server.providers.base import Provider
 from server.providers.registry import new_session
 from server.routing import topology
@@ -37,6 +38,7 @@ class GatewayState:
     admin_token: Secret | None
     vec_version: str
     alerts: Alerts
+    cache: Cache
     started_at: float = field(default_factory=time.time)
     reloads: int = 0
     auth: AuthCache = field(default_factory=AuthCache)
@@ -69,8 +71,10 @@ class GatewayState:
                               batch_size=settings.ledger.batch_size)
         session = new_session()
         topo = await topology.build(settings, session)
+        cache = Cache(settings.cache, path, settings.database.busy_timeout_ms)
+        await cache.start()
         state = cls(settings, conn, ledger, session, topo, admin_token(settings),
-                    db.vec_version(conn), Alerts(session, settings.budgets.webhook))
+                    db.vec_version(conn), Alerts(session, settings.budgets.webhook), cache)
         ledger.start()
         state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
         state._tasks.append(asyncio.create_task(state._publish(), name="gate-health-publish"))
@@ -87,6 +91,7 @@ class GatewayState:
                 dropped = budget_store.prune(self.db, time.time())
                 if dropped:
                     log.warning("released %d expired budget reservations", dropped)
+                await self.cache.prune()
             except apsw.BusyError:
                 pass  # another worker holds the lock: it or the next round will tidy
             await asyncio.sleep(every_s)
@@ -108,6 +113,7 @@ class GatewayState:
             task.cancel()
         await self.alerts.close()
         await topology.close(self.topology)
+        await self.cache.close()
         await self.ledger.close()
         await self.session.close()
         self.db.close()

@@ -91,6 +91,7 @@ class ReplyMessageView(Struct):
 class ReplyChoiceView(Struct):
     message: ReplyMessageView | None = None
     text: str | None = None
+    finish_reason: str | None = None
 
 
 class ReplyView(Struct):

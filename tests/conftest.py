@@ -15,11 +15,16 @@ from tests.fake_upstream import FakeUpstream
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def gateway_toml(upstream_url: str, extra: str = "") -> str:
-    """A config routing aliases to the fake upstream's behaviours (see fake_upstream.py)."""
+def gateway_toml(upstream_url: str, extra: str = "", cache: bool = False) -> str:
+    """A config routing aliases to the fake upstream's behaviours (see fake_upstream.py).
+
+    The cache is off unless asked for: most tests send the same request more than once."""
     return textwrap.dedent(f"""
         [server]
         max_body_bytes = 65536
+
+        [cache]
+        enabled = {str(cache).lower()}
 
         [admin]
         token = "env:GATE_TEST_ADMIN"
@@ -107,9 +112,15 @@ def config_extra(fake) -> str:
 
 
 @pytest.fixture
-def config_file(tmp_path, fake, admin_token, config_extra) -> Path:
+def config_cache() -> bool:
+    """Override to turn the cache on for a test module."""
+    return False
+
+
+@pytest.fixture
+def config_file(tmp_path, fake, admin_token, config_extra, config_cache) -> Path:
     path = tmp_path / "gateway.toml"
-    path.write_text(gateway_toml(fake.url, config_extra))
+    path.write_text(gateway_toml(fake.url, config_extra, config_cache))
     return path
 
 

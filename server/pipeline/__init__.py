@@ -1,15 +1,17 @@
 """The request path, in order. Each stage is one module with `stage(ctx, state)`.
 
-    authenticate -> parse -> resolve -> throttle -> reserve -> dispatch -> respond
-    -> settle -> record
+    authenticate -> parse -> resolve -> throttle -> lookup -> reserve -> dispatch
+    -> respond -> settle -> record
 
-The later issues insert their stages here (guard_input, lookup, guard_output) and nowhere
-else. settle and record run once for every request, however it ended (`finish`).
+A stage may answer at once (lookup, on a cache hit) by returning the output. settle and
+record run once for every request, however it ended (`finish`). The guardrails issue
+inserts guard_input and guard_output here and nowhere else.
 """
 
 from __future__ import annotations
 
 import secrets
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from server.errors import GatewayError
@@ -17,6 +19,7 @@ from server.http import ClientGone, Incoming, JsonOut, StreamOut
 from server.pipeline import (
     authenticate,
     dispatch,
+    lookup,
     parse,
     record,
     reserve,
@@ -31,7 +34,14 @@ from server.wire import Op
 if TYPE_CHECKING:
     from server.state import GatewayState
 
-BEFORE_DISPATCH = (authenticate.stage, parse.stage, resolve.stage, throttle.stage, reserve.stage)
+BEFORE_DISPATCH = (
+    ("authenticate", authenticate.stage),
+    ("parse", parse.stage),
+    ("resolve", resolve.stage),
+    ("throttle", throttle.stage),
+    ("lookup", lookup.stage),
+    ("reserve", reserve.stage),
+)
 
 
 def new_request_id() -> str:
@@ -60,10 +70,19 @@ def finish(ctx: RequestContext, state: GatewayState) -> None:
 
 async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | StreamOut:
     ctx = RequestContext(request=request, op=op, request_id=request_id(request.scope))
+    early = None
+    marks = ctx.marks
     try:
-        for run in BEFORE_DISPATCH:
-            await run(ctx, state)
-        await dispatch.stage(ctx, state)
+        for name, run in BEFORE_DISPATCH:
+            start = perf_counter()
+            early = await run(ctx, state)
+            marks.append((name, start, perf_counter()))
+            if early is not None:
+                break
+        else:
+            start = perf_counter()
+            await dispatch.stage(ctx, state)
+            marks.append(("dispatch", start, perf_counter()))
     except GatewayError as error:
         ctx.fail(error)
         finish(ctx, state)
@@ -76,8 +95,11 @@ async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | St
         ctx.status, ctx.error = 500, f"internal error: {type(exc).__name__}"
         finish(ctx, state)
         raise
-    if ctx.stream:
+    if isinstance(early, StreamOut):
+        early.finish = lambda: finish(ctx, state)
+        return early
+    if ctx.stream and early is None:
         return respond.stream_out(ctx, state, lambda: finish(ctx, state))
-    out = respond.json_out(ctx)
-    finish(ctx, state)
+    out = early if early is not None else respond.json_out(ctx)
+    out.finish = lambda: finish(ctx, state)  # the caller runs it once the answer has gone
     return out

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from server.errors import GatewayError
 from server.store.keys import Principal
 from server.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
+    from server.cache.policy import CachePlan
+    from server.cache.store import Entry
     from server.http import Incoming
     from server.pipeline.throttle import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
@@ -50,6 +52,9 @@ class RequestContext:
     error: str | None = None
     ttfb_ms: float | None = None
     finished: bool = False
+    # Timings for the trace: (stage, start, end) and (target, start, end, status, error, host).
+    marks: list[tuple[str, float, float]] = field(default_factory=list)
+    attempt_marks: list[tuple[str, float, float, int, str | None, str | None]] = field(default_factory=list)
     # Limits: the worst case charged at admission, and what was really used.
     worst_in: int | None = None
     worst_out: int = 0
@@ -59,6 +64,13 @@ class RequestContext:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
+    finish_reason: str | None = None
+    # The cache: what it decided, the hit if any, the query's vector for the write.
+    cache_status: str | None = None     # HIT | SEMANTIC_HIT | MISS | BYPASS
+    cache_note: str | None = None
+    cache_plan: "CachePlan | None" = None
+    cache_hit: "Entry | None" = None
+    cache_vector: Any = None
 
     def fail(self, error: GatewayError) -> None:
         self.status = error.status

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -92,9 +93,12 @@ async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> Ga
     for attempt in range(1 + state.settings.routing.retries):
         ctx.target = target
         health.inflight += 1
+        started = perf_counter()
         try:
             await _call(ctx, target)
         except GatewayError as error:
+            ctx.attempt_marks.append((target.label, started, perf_counter(), error.status,
+                                      type(error).__name__, target.provider.address))
             health.inflight -= 1
             health.failed += 1
             health.last_error = error.message
@@ -111,6 +115,7 @@ async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> Ga
                 return error
             await asyncio.sleep(wait)
             continue
+        ctx.attempt_marks.append((target.label, started, perf_counter(), 200, None, target.provider.address))
         health.breaker.success()
         health.tripped_by_check = False
         health.served += 1

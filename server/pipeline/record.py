@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.pipeline.context import RequestContext
+from server import telemetry
+from server.cache.store import NewEntry
 from server.store.ledger import LedgerRow
 
 if TYPE_CHECKING:
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
 
 def stage(ctx: RequestContext, state: GatewayState) -> None:
     provider = ctx.target.provider if ctx.target else None
+    remember(ctx, state)
+    trace = telemetry.build(ctx) if state.settings.telemetry.traces else None
     state.ledger.add(LedgerRow(
         request_id=ctx.request_id,
         ts=ctx.ts,
@@ -21,7 +25,7 @@ def stage(ctx: RequestContext, state: GatewayState) -> None:
         endpoint=ctx.op,
         alias=ctx.alias,
         provider=provider.name if provider else None,
-        upstream_model=ctx.target.upstream_model if ctx.target else None,
+        upstream_model=ctx.target.upstream_model if ctx.target else (ctx.cache_hit.model if ctx.cache_hit else None),
         stream=ctx.stream,
         status=ctx.status,
         input_tokens=ctx.input_tokens,
@@ -32,5 +36,24 @@ def stage(ctx: RequestContext, state: GatewayState) -> None:
         ttfb_ms=ctx.ttfb_ms,
         attempts=",".join(ctx.attempts) or None,
         route="; ".join(ctx.route_notes) or None,
+        cache=ctx.cache_status,
+        similarity=ctx.cache_hit.similarity if ctx.cache_status == "SEMANTIC_HIT" else None,
         error=ctx.error,
-    ))
+    ), trace)
+
+
+def remember(ctx: RequestContext, state: "GatewayState") -> None:
+    """Keep a complete, successful answer for the cache (written on the cache's thread)."""
+    plan = ctx.cache_plan
+    if plan is None or ctx.cache_hit is not None or ctx.status != 200 or ctx.target is None:
+        return
+    if ctx.finish_reason not in ("stop", "length"):
+        return  # tool calls, content filters, cut streams: not answers to reuse
+    answer = "".join(ctx.output_text)
+    if not answer:
+        return
+    state.cache.remember(NewEntry(
+        partition=plan.partition, exact=plan.exact, scope=plan.scope, alias=ctx.alias or "", op=ctx.op,
+        query=plan.query, answer=answer, finish_reason=ctx.finish_reason,
+        model=ctx.target.upstream_model, input_tokens=ctx.input_tokens, output_tokens=ctx.output_tokens,
+        created_at=ctx.ts, expires_at=ctx.ts + plan.ttl_s), ctx.cache_vector)

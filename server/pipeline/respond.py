@@ -19,6 +19,7 @@ from server.errors import (
     UpstreamUnavailable,
     render,
 )
+from server.cache import render as cache_render
 from server.http import JsonOut, StreamOut
 from server.pipeline.context import RequestContext
 from server.pipeline.throttle import rate_headers
@@ -49,6 +50,10 @@ def headers(ctx: RequestContext) -> dict[str, str]:
     out["x-gate-fallback"] = "true" if ctx.target is not None and ctx.target not in first_tier else "false"
     if ctx.rate is not None:
         out.update(rate_headers(ctx.rate))
+    if ctx.cache_status is not None:
+        out["x-gate-cache"] = ctx.cache_status
+        if ctx.cache_hit is not None and ctx.cache_status == "SEMANTIC_HIT":
+            out["x-gate-cache-similarity"] = f"{ctx.cache_hit.similarity:.4f}"
     return out
 
 
@@ -56,10 +61,32 @@ def json_out(ctx: RequestContext) -> JsonOut:
     reply = ctx.reply
     assert reply is not None
     ctx.usage = reply.usage
-    if reply.usage is None:  # keep the text so the tokens can be counted locally
-        ctx.output_text.append(decode_reply(reply.body).text())
+    if reply.usage is None or ctx.cache_plan is not None:  # the text: to count it, or to keep it
+        view = decode_reply(reply.body)
+        ctx.output_text.append(view.text())
+        ctx.finish_reason = view.choices[0].finish_reason if view.choices else None
     ctx.ttfb_ms = ctx.elapsed_ms()
     return JsonOut(reply.body, reply.status, headers(ctx))
+
+
+def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
+    """A cache hit, as JSON or replayed as a stream; the hit is recorded like any request."""
+    entry = ctx.cache_hit
+    assert entry is not None
+    ctx.ttfb_ms = ctx.elapsed_ms()
+    if not ctx.stream:
+        return JsonOut(cache_render.body(entry, ctx.op), 200, headers(ctx))
+
+    async def replay() -> AsyncIterator[bytes]:
+        try:
+            for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
+                yield event(data)
+            yield DONE_EVENT
+        except BaseException:
+            ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
+            raise
+
+    return StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})  # handle() sets its finish
 
 
 def _without_usage(data: bytes) -> bytes:
@@ -96,7 +123,9 @@ async def relay(ctx: RequestContext, state: GatewayState,
                 pieces += 1
                 if allowance is not None and pieces > allowance:
                     raise BudgetExceeded("The stream reached what its budget allows and was cut.")
-            finished = finished or any(c.finish_reason for c in chunk.choices)
+            for c in chunk.choices:
+                if c.finish_reason:
+                    finished, ctx.finish_reason = True, c.finish_reason
             if chunk.usage is not None:
                 ctx.usage = chunk.usage
                 if not ctx.client_wants_usage:

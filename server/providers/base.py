@@ -66,6 +66,7 @@ class Provider(Protocol):
     locality: str
     context_window: int | None  # tokens (prompt + output) it takes, if known
     health_checks: bool         # whether the health monitor should poll it
+    address: str | None         # the upstream host (server.address), None in process
 
     async def start(self) -> None:
         """Acquire resources (sessions, models). Called in the lifespan."""

@@ -59,6 +59,7 @@ class LlamaCpp:
         self.locality = "local"
         self.context_window = settings.n_ctx
         self.health_checks = False  # in process: it is as alive as the gateway
+        self.address = None  # in process
         self._template = TEMPLATES[settings.chat_format]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gate-llama-{name}")
         self._llm: Any = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -82,6 +83,7 @@ class OpenAICompatible:
         self._session = session
         self._base = settings.url.rstrip("/")
         self._root = self._base.removesuffix("/v1")
+        self.address = urlsplit(self._base).hostname
         headers = {"Content-Type": "application/json"}
         if settings.api_key:
             key = resolve_secret(settings.api_key, source, f"providers.{name}.api_key")

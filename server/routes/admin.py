@@ -13,6 +13,7 @@ from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
 from server.providers.health import check_all
 from server.state import GatewayState
+from server.cache import store as cache_store
 from server.store import budgets as budget_store
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
@@ -175,6 +176,28 @@ async def providers(request: Request) -> Response:
     return _json(request, await check_all(state.providers, known))
 
 
+@get("/cache")
+async def cache_stats(request: Request) -> Response:
+    state = _state(request)
+    stats = cache_store.stats(state.db)
+    return _json(request, {**msgspec.to_builtins(stats), "semantic": state.cache.semantic,
+                           "threshold": state.cache.threshold, "semantic_error": state.cache.semantic_error})
+
+
+@get("/cache/entries")
+async def cache_entries(request: Request) -> Response:
+    state = _state(request)
+    limit = int(_number(request, "limit", 20) or 20)
+    return _json(request, cache_store.inspect(state.db, request.query_params.get("search"), limit))
+
+
+@post("/cache/clear", status_code=200)
+async def cache_clear(request: Request) -> Response:
+    state = _state(request)
+    return _json(request, {"removed": cache_store.clear(state.db, request.query_params.get("alias"))})
+
+
 router = Router(path="/admin", route_handlers=[
+    cache_stats, cache_entries, cache_clear,
     list_keys, create_key, show_key, revoke_key, rotate_key, key_limits, list_teams, create_team,
     budgets, set_budget, remove_budget, events, spend, recent, providers])

@@ -17,6 +17,7 @@ class Route:
     tiers: list[list[Target]]
     balance: str = "least_busy"
     weights: dict[str, float] = field(default_factory=dict)
+    cache: bool = True
 
     def targets(self) -> list[Target]:
         return [t for tier in self.tiers for t in tier]
@@ -40,5 +41,6 @@ def build_routes(settings: Settings, providers: dict[str, Provider],
         price_in, price_out = price_for(settings, settings.providers[name], model)
         return Target(providers[name], model, price_in, price_out, health[name])
 
-    return {alias: Route(alias, [[target(s) for s in tier] for tier in m.tiers()], m.balance, dict(m.weights))
+    return {alias: Route(alias, [[target(s) for s in tier] for tier in m.tiers()], m.balance, dict(m.weights),
+                         m.cache)
             for alias, m in settings.models.items()}

@@ -27,6 +27,8 @@ class LedgerRow(msgspec.Struct, kw_only=True):
     attempts: str | None = None
     team_id: str | None = None
     route: str | None = None
+    cache: str | None = None
+    similarity: float | None = None
     error: str | None = None
 
 
@@ -35,7 +37,7 @@ _INSERT = f"INSERT INTO ledger({', '.join(_FIELDS)}) VALUES ({', '.join('?' * le
 
 
 def insert_rows(conn: apsw.Connection, rows: list[LedgerRow]) -> None:
-    """Write many rows in one transaction."""
+    """Write many rows (one transaction: the caller's, or a savepoint of its own)."""
     with conn:
         conn.executemany(_INSERT, [msgspec.structs.astuple(r) for r in rows])
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import apsw
 
+from server.store import traces as trace_store
 from server.store.ledger import LedgerRow, insert_rows
 
 log = logging.getLogger("gate.ledger")
@@ -25,6 +26,8 @@ class LedgerWriter:
         self._interval = flush_interval_ms / 1000
         self._batch_size = batch_size
         self._pending: list[LedgerRow] = []
+        self._traces: list[trace_store.Trace] = []
+        self.exporters: list = []  # called with each written batch of traces (OTLP)
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-ledger")
         self._task: asyncio.Task | None = None
@@ -33,25 +36,37 @@ class LedgerWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gate-ledger-writer")
 
-    def add(self, row: LedgerRow) -> None:
+    def add(self, row: LedgerRow, trace: trace_store.Trace | None = None) -> None:
         self._pending.append(row)
+        if trace is not None:
+            self._traces.append(trace)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
     async def flush(self) -> None:
-        while self._pending:
+        while self._pending or self._traces:
             batch, self._pending = self._pending, []
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._write, batch)
+            traces, self._traces = self._traces, []
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._write, batch, traces)
 
-    def _write(self, batch: list[LedgerRow]) -> None:
+    def _write(self, batch: list[LedgerRow], traces: list[trace_store.Trace]) -> None:
         for attempt in range(5):
             try:
-                insert_rows(self._conn, batch)
+                with self._conn:
+                    insert_rows(self._conn, batch)
+                    trace_store.insert(self._conn, traces)
                 self.written += len(batch)
-                return
+                break
             except apsw.BusyError:
                 log.warning("ledger write busy (attempt %d), retrying", attempt + 1)
-        log.error("ledger: %d rows could not be written: database busy", len(batch))
+        else:
+            log.error("ledger: %d rows could not be written: database busy", len(batch))
+        for export in self.exporters:
+            export(traces)
+
+    async def run_in_thread(self, fn, *args):
+        """Run `fn(conn, *args)` on the writer's thread and connection (housekeeping)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, self._conn, *args)
 
     async def _run(self) -> None:
         while True:

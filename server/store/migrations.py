@@ -159,4 +159,57 @@ MIGRATIONS: list[tuple[str, str]] = [
         BEGIN UPDATE meta SET v = v + 1 WHERE k = 'auth_version'; END;
         """,
     ),
+    (
+        "0007_cache",
+        """
+        -- Answers kept for reuse. `partition` is a hash of everything that must be equal for
+        -- one answer to serve another request (scope, alias, system prompt and earlier turns,
+        -- sampling parameters); `exact` adds the final question itself.
+        CREATE TABLE cache_entries(
+            id INTEGER PRIMARY KEY,
+            partition TEXT NOT NULL,
+            exact BLOB NOT NULL,
+            scope TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            op TEXT NOT NULL,
+            query TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            finish_reason TEXT,
+            model TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            embedding BLOB,               -- float32[384], for rescoring
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0,
+            last_hit REAL
+        );
+        CREATE UNIQUE INDEX cache_exact ON cache_entries(exact);
+        CREATE INDEX cache_expiry ON cache_entries(expires_at);
+        CREATE INDEX cache_lru ON cache_entries(coalesce(last_hit, created_at));
+        -- Bit-quantized embeddings, searched first (sqlite-vec scans every row of a partition).
+        CREATE VIRTUAL TABLE cache_bits USING vec0(
+            partition TEXT partition key,
+            embedding bit[384]
+        );
+        ALTER TABLE ledger ADD COLUMN cache TEXT;            -- HIT | SEMANTIC_HIT | MISS | BYPASS
+        ALTER TABLE ledger ADD COLUMN similarity REAL;
+        """,
+    ),
+    (
+        "0008_traces",
+        """
+        -- One trace per request: the stages, the upstream attempts and their timings (JSON),
+        -- GenAI attributes on the root. Pruned by age ([telemetry] trace_retention_h).
+        CREATE TABLE traces(
+            request_id TEXT PRIMARY KEY,
+            ts REAL NOT NULL,
+            alias TEXT,
+            status INTEGER NOT NULL,
+            duration_ms REAL NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX traces_ts ON traces(ts);
+        """,
+    ),
 ]

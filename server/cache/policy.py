@@ -1,0 +1,107 @@
+"""Which requests the cache may answer or keep, and the keys it files them under.
+
+`partition` hashes everything that must be equal for one answer to serve another request:
+the scope (team or key), the alias, the operation, the system prompt and every earlier turn,
+and every sampling parameter, tool and response format. `exact` adds the final question.
+Only the final user question may differ between a request and a semantic hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import msgspec
+
+from server.settings import CacheSettings
+from server.store.keys import Principal
+from server.wire import RawFields
+
+# Fields that do not change the answer (how it is delivered, or bookkeeping).
+NEUTRAL = {"stream", "stream_options", "user", "metadata", "store", "service_tier"}
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlan:
+    read: bool              # may answer from the cache (not with Cache-Control: no-cache)
+    partition: str
+    exact: bytes
+    query: str              # the final question, for the semantic stage and inspection
+    scope: str
+    ttl_s: int
+    threshold: float | None  # per request (x-gate-cache-threshold), else the configured one
+
+
+class Bypass(Exception):
+    """This request is neither answered from nor kept in the cache; the reason says why."""
+
+
+def _text(content: object) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if all(isinstance(p, str) for p in parts) and len(parts) == len(content):
+            return "\n".join(parts)  # type: ignore[arg-type]
+    return None
+
+
+def _directives(headers: dict[str, str]) -> set[str]:
+    return {d.strip().lower() for d in headers.get("cache-control", "").split(",") if d.strip()}
+
+
+def plan(op: str, fields: RawFields, headers: dict[str, str], principal: Principal, alias: str,
+         settings: CacheSettings, model_cache: bool) -> CachePlan:
+    """A plan for this request, or Bypass (with the reason) when it must not be cached."""
+    if not settings.enabled or not model_cache:
+        raise Bypass("the cache is off for this model")
+    if op == "embeddings":
+        raise Bypass("embeddings are not cached")
+    directives = _directives(headers)
+    if "no-store" in directives:
+        raise Bypass("Cache-Control: no-store")
+    decoded = {k: msgspec.json.decode(v) for k, v in fields.items() if k not in NEUTRAL}
+    temperature = decoded.get("temperature")
+    if isinstance(temperature, (int, float)) and temperature > settings.max_temperature:
+        raise Bypass(f"temperature {temperature} > max_temperature {settings.max_temperature}")
+    if (decoded.get("n") or 1) != 1:
+        raise Bypass("n > 1")
+    if decoded.get("tools") and not settings.cache_tools:
+        raise Bypass("requests with tools are not cached (cache_tools = false)")
+    if "user" in fields and not settings.cache_per_user:
+        raise Bypass("requests naming a user are not cached (cache_per_user = false)")
+    if op == "chat":
+        messages = decoded.get("messages") or []
+        last = messages[-1] if messages else {}
+        query = _text(last.get("content")) if isinstance(last, dict) and last.get("role") == "user" else None
+        if query is None:
+            raise Bypass("the last message is not a user's text")
+        decoded["messages"] = messages[:-1]
+    else:
+        query = decoded.pop("prompt", None)
+        if not isinstance(query, str):
+            raise Bypass("only single string prompts are cached")
+    decoded.pop("model", None)
+    scope = (f"team:{principal.team_id}" if settings.scope == "team" and principal.team_id
+             else f"key:{principal.key_id}")
+    partition = hashlib.sha256(_encode_sorted([scope, alias, op, decoded])).hexdigest()
+    exact = hashlib.sha256(partition.encode() + b"\0" + query.encode("utf-8", "surrogatepass")).digest()
+    return CachePlan(read="no-cache" not in directives, partition=partition, exact=exact, query=query,
+                     scope=scope, ttl_s=_int(headers.get("x-gate-cache-ttl"), settings.ttl_s),
+                     threshold=_float(headers.get("x-gate-cache-threshold")))
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(1, int(value)) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        v = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return v if v is not None and 0 < v <= 1 else None

@@ -1,0 +1,133 @@
+"""The cache at run time: exact lookups on the event loop, everything heavier on one thread.
+
+The thread owns its own SQLite connection and the embedder (all-MiniLM-L6-v2 in process):
+a semantic lookup is one embedding (~3.5 ms) plus a bit-vector search of the request's
+partition and a float rescoring of the best few, then the verifier. Writes go through the
+same thread, off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import apsw
+import numpy as np
+
+from server.cache import store
+from server.cache.policy import CachePlan
+from server.settings import CacheSettings
+from server.store import db
+
+log = logging.getLogger("gate.cache")
+
+
+class Cache:
+    def __init__(self, settings: CacheSettings, db_path: str, busy_timeout_ms: int) -> None:
+        self.settings = settings
+        self._db_path = db_path
+        self._busy = busy_timeout_ms
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-cache")
+        self._conn: apsw.Connection | None = None
+        self._embedder = None
+        self.semantic_error: str | None = None
+        self._load: asyncio.Future | None = None
+
+    @property
+    def threshold(self) -> float:
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        from server.cache.defaults import DEFAULT_THRESHOLD  # measured by scripts/eval-cache
+
+        return DEFAULT_THRESHOLD
+
+    # -- life ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self._load = asyncio.get_running_loop().run_in_executor(self._pool, self._open)
+
+    def _open(self) -> None:
+        self._conn = db.connect(self._db_path, busy_timeout_ms=self._busy, migrate=False)
+        if not (self.settings.enabled and self.settings.semantic):
+            return
+        try:
+            from server.cache.embedder import Embedder
+            from server.cache.gguf_convert import default_models_dir, ensure_embedder
+
+            path = Path(self.settings.embedder) if self.settings.embedder else ensure_embedder(default_models_dir())
+            self._embedder = Embedder(path)
+        except (OSError, ValueError, RuntimeError, ImportError) as exc:
+            self.semantic_error = f"semantic cache off: cannot load the embedder ({exc})"
+            log.warning(self.semantic_error)
+
+    @property
+    def semantic(self) -> bool:
+        return self._embedder is not None
+
+    async def close(self) -> None:
+        if self._load is not None:
+            await asyncio.gather(self._load, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
+        self._pool.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- lookups ------------------------------------------------------------------
+    def exact(self, conn: apsw.Connection, plan: CachePlan, now: float) -> store.Entry | None:
+        return store.exact(conn, plan.exact, now)
+
+    async def similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray | None]:
+        """(the best verified entry or None, the query's vector for a later write)."""
+        if self._load is not None and not self._load.done():
+            await asyncio.shield(self._load)
+        if self._embedder is None:
+            return None, None
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._similar, plan, now)
+
+    def _similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray]:
+        vector = self._embedder.embed([plan.query])[0]
+        entry = store.nearest(self._conn, plan.partition, vector, now)
+        threshold = plan.threshold or self.threshold
+        if entry is None or entry.similarity < threshold:
+            return None, vector
+        if self.settings.verify:
+            from server.cache.verify import verify
+
+            verdict = verify(plan.query, entry.query)
+            if not verdict.ok:
+                log.debug("semantic candidate rejected (%.3f): %s", entry.similarity, verdict.reason)
+                return None, vector
+        store.touch(self._conn, entry.id, now)
+        return entry, vector
+
+    def touch(self, entry_id: int) -> None:
+        self._pool.submit(self._touch, entry_id, time.time())
+
+    def _touch(self, entry_id: int, now: float) -> None:
+        try:
+            store.touch(self._conn, entry_id, now)
+        except apsw.BusyError:
+            pass  # a hit count is not worth waiting for
+
+    # -- writes -------------------------------------------------------------------
+    def remember(self, entry: store.NewEntry, vector: np.ndarray | None) -> None:
+        """Keep an answer; runs on the cache thread, never on the request path."""
+        self._pool.submit(self._remember, entry, vector)
+
+    def _remember(self, entry: store.NewEntry, vector: np.ndarray | None) -> None:
+        try:
+            if vector is None and self._embedder is not None:
+                vector = self._embedder.embed([entry.query])[0]
+            store.put(self._conn, entry, vector)
+        except apsw.Error as exc:
+            log.error("cache write failed: %s", exc)
+
+    async def prune(self) -> int:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: store.prune(self._conn, time.time(), self.settings.max_entries))

@@ -1,0 +1,51 @@
+"""lookup: the exact cache, then the semantic cache (same partition only).
+
+A hit answers at once: it still counts against the key's request rate, costs no budget,
+and is recorded in the ledger as a hit. A miss carries the query's vector along, so the
+answer can be kept without embedding it twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from server.cache.policy import Bypass, plan
+from server.pipeline import respond, throttle
+from server.pipeline.context import RequestContext
+from server.store.db import immediate
+from server.store.ratelimits import admit_in
+
+if TYPE_CHECKING:
+    from server.http import JsonOut, StreamOut
+    from server.state import GatewayState
+
+
+async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut | None":
+    cache = state.cache
+    assert ctx.principal is not None and ctx.fields is not None and ctx.route is not None
+    try:
+        ctx.cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
+                              state.settings.cache, ctx.route.cache)
+    except Bypass as reason:
+        ctx.cache_status, ctx.cache_note = "BYPASS", str(reason)
+        return None
+    ctx.cache_status = "MISS"
+    if not ctx.cache_plan.read:
+        return None
+    entry = cache.exact(state.db, ctx.cache_plan, ctx.ts)
+    status = "HIT"
+    if entry is None:
+        entry, ctx.cache_vector = await cache.similar(ctx.cache_plan, ctx.ts)
+        status = "SEMANTIC_HIT"
+        if entry is None:
+            return None
+    else:
+        cache.touch(entry.id)
+    p, rate = ctx.principal, ctx.rate_plan
+    if rate is not None:  # a hit still counts as a request (tokens: none were generated)
+        with immediate(state.db):
+            ctx.rate = admit_in(state.db, p.key_id, rate.rpm, None, 0, ctx.ts)
+        if not ctx.rate.allowed:
+            raise throttle.refusal(ctx.rate, rate, p.name)
+    ctx.cache_status, ctx.cache_hit = status, entry
+    return respond.cached_out(ctx, state)

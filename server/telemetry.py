@@ -1,0 +1,120 @@
+"""Traces: built from the timings the pipeline takes (a few perf_counter reads per request),
+after the answer has gone, following the OpenTelemetry GenAI semantic conventions.
+
+They are kept in the SQLite file (for `gate traces` and `gate top`) by the ledger writer,
+and, when `[telemetry] otlp_endpoint` is set, exported over OTLP/HTTP to the site's own
+collector from the writer's thread, with the spans' real start and end times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from server.store.traces import Span, Trace
+
+if TYPE_CHECKING:
+    from server.pipeline.context import RequestContext
+    from server.settings import TelemetrySettings
+
+log = logging.getLogger("gate.telemetry")
+
+OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+PROVIDER_NAMES = {"openai": "openai", "llamacpp": "llama.cpp"}
+
+
+def build(ctx: "RequestContext") -> Trace:
+    t0 = ctx.started
+    op = OPERATIONS[ctx.op]
+    total = ctx.elapsed_ms()
+    root: dict[str, str | int | float | bool] = {
+        "gen_ai.operation.name": op,
+        "gen_ai.request.model": ctx.alias or "",
+        "gen_ai.usage.input_tokens": ctx.input_tokens,
+        "gen_ai.usage.output_tokens": ctx.output_tokens,
+        "gate.request_id": ctx.request_id,
+        "gate.status": ctx.status,
+        "gate.cost_usd": ctx.cost,
+        "gate.stream": ctx.stream,
+    }
+    if ctx.target is not None:
+        root["gen_ai.response.model"] = ctx.target.upstream_model
+        root["gen_ai.provider.name"] = PROVIDER_NAMES.get(ctx.target.provider.kind, ctx.target.provider.kind)
+        root["gate.provider"] = ctx.target.provider.name
+    if ctx.principal is not None:
+        root["gate.key"] = ctx.principal.name
+    if ctx.cache_status:
+        root["gate.cache"] = ctx.cache_status
+        if ctx.cache_hit is not None:
+            root["gate.cache.similarity"] = round(ctx.cache_hit.similarity, 4)
+    if ctx.route_notes:
+        root["gate.routing"] = "; ".join(ctx.route_notes)
+    if ctx.usage_estimated:
+        root["gate.usage_estimated"] = True
+    if ctx.error:
+        root["error.type"] = ctx.error.split(":", 1)[0]
+    spans = [Span(f"{op} {ctx.alias or ''}".strip(), 0.0, total, "error" if ctx.status >= 400 else "ok", root)]
+    for name, start, end in ctx.marks:
+        spans.append(Span(f"gate.{name}", (start - t0) * 1000, (end - start) * 1000))
+    for label, start, end, status, error, address in ctx.attempt_marks:
+        model = label.split(":", 1)[1]
+        attrs: dict[str, str | int | float | bool] = {
+            "gen_ai.operation.name": op, "gen_ai.request.model": model, "gate.target": label,
+            "gate.status": status}
+        if address:
+            attrs["server.address"] = address
+        if error:
+            attrs["error.type"] = error
+        spans.append(Span(f"{op} {model}", (start - t0) * 1000, (end - start) * 1000,
+                          "error" if error else "ok", attrs))
+    return Trace(ctx.request_id, ctx.ts, total, ctx.status, ctx.alias, spans)
+
+
+class OtlpExport:
+    """Turns stored traces into OpenTelemetry spans and exports them in batches."""
+
+    def __init__(self, settings: "TelemetrySettings", exporter=None) -> None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+        if exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces")  # type: ignore[union-attr]
+            processor = BatchSpanProcessor(exporter)
+        else:
+            processor = SimpleSpanProcessor(exporter)
+        self._provider = TracerProvider(resource=Resource.create({
+            "service.name": settings.service_name, "service.instance.id": str(os.getpid())}))
+        self._provider.add_span_processor(processor)
+        self._tracer = self._provider.get_tracer("gate")
+        self._trace = trace
+
+    def __call__(self, traces: list[Trace]) -> None:
+        for t in traces:
+            self.export(t)
+
+    def export(self, t: Trace) -> None:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        start_ns = int(t.ts * 1e9)
+        root_span, *children = t.spans
+        root = self._tracer.start_span(root_span.name, kind=SpanKind.SERVER, start_time=start_ns,
+                                       attributes=root_span.attributes)
+        if root_span.status == "error":
+            root.set_status(Status(StatusCode.ERROR))
+        ctx = self._trace.set_span_in_context(root)
+        for s in children:
+            kind = SpanKind.CLIENT if "gate.target" in s.attributes else SpanKind.INTERNAL
+            span = self._tracer.start_span(s.name, context=ctx, kind=kind,
+                                           start_time=start_ns + int(s.start_ms * 1e6), attributes=s.attributes)
+            if s.status == "error":
+                span.set_status(Status(StatusCode.ERROR))
+            span.end(end_time=start_ns + int((s.start_ms + s.duration_ms) * 1e6))
+        root.end(end_time=start_ns + int(root_span.duration_ms * 1e6))
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
