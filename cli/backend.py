@@ -23,6 +23,7 @@ from server.store import keys as key_store
 from server.store import ledger as ledger_store
 from server.store import provider_health
 from server.store import teams as team_store
+from server.store import traces as trace_store
 
 
 class BackendError(Exception):
@@ -40,6 +41,8 @@ class Backend(Protocol):
     def remove_budget(self, scope: str, ref: str) -> None: ...
     def events(self, limit: int) -> list[dict]: ...
     def cache_stats(self) -> dict: ...
+    def traces(self, limit: int, after: float | None) -> list[dict]: ...
+    def trace(self, request_id: str) -> dict: ...
     def cache_entries(self, search: str | None, limit: int) -> list[dict]: ...
     def cache_clear(self, alias: str | None) -> int: ...
     def show_key(self, ref: str) -> dict: ...
@@ -112,6 +115,15 @@ class LocalBackend:
 
     def cache_stats(self) -> dict:
         return _plain(cache_store.stats(self.conn))
+
+    def traces(self, limit: int, after: float | None) -> list[dict]:
+        return _plain(trace_store.recent(self.conn, limit, after))
+
+    def trace(self, request_id: str) -> dict:
+        found = trace_store.get(self.conn, request_id)
+        if found is None:
+            raise BackendError(f"no trace for request '{request_id}'")
+        return _plain(found)
 
     def cache_entries(self, search: str | None, limit: int) -> list[dict]:
         return _plain(cache_store.inspect(self.conn, search, limit))
@@ -208,6 +220,12 @@ class RemoteBackend:
 
     def cache_stats(self) -> dict:
         return self._call("GET", "/cache")
+
+    def traces(self, limit: int, after: float | None) -> list[dict]:
+        return self._call("GET", f"/traces?limit={limit}" + (f"&after={after}" if after else ""))
+
+    def trace(self, request_id: str) -> dict:
+        return self._call("GET", f"/traces/{_q(request_id)}")
 
     def cache_entries(self, search: str | None, limit: int) -> list[dict]:
         query = f"?limit={limit}" + (f"&search={_q(search)}" if search else "")

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import budgets, cache, config, keys, models, providers, serve, spend, teams
+from cli.commands import budgets, cache, config, keys, models, providers, serve, spend, teams, traces
+from cli.commands import bundles
 from cli.context import Globals
 from server.settings import config_path
 
@@ -41,7 +42,9 @@ app.add_typer(budgets.app, name="budgets")
 app.add_typer(providers.app, name="providers")
 app.add_typer(models.app, name="models")
 app.add_typer(cache.app, name="cache")
+app.add_typer(traces.app, name="traces")
 app.add_typer(config.app, name="config")
+app.add_typer(bundles.app, name="bundles")
 
 
 def run() -> None:

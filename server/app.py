@@ -61,7 +61,8 @@ def create_app(settings: Settings) -> Gateway:
             await app.state.gateway.close()
 
     return Gateway(Litestar(
-        route_handlers=[openai.list_models, openai.get_model, health.live, health.ready, admin.router],
+        route_handlers=[openai.list_models, openai.get_model, health.live, health.ready, health.metrics,
+                        admin.router],
         lifespan=[lifespan],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.server.max_body_bytes,

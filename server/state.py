@@ -23,6 +23,7 @@ from server.routing.topology import Topology
 from server.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
 from server.store import db, provider_health
+from server.store import traces as trace_store
 from server.store.ledger_writer import LedgerWriter
 
 log = logging.getLogger("gate")
@@ -75,6 +76,10 @@ class GatewayState:
         await cache.start()
         state = cls(settings, conn, ledger, session, topo, admin_token(settings),
                     db.vec_version(conn), Alerts(session, settings.budgets.webhook), cache)
+        if settings.telemetry.otlp_endpoint:
+            from server.telemetry import OtlpExport
+
+            ledger.exporters.append(OtlpExport(settings.telemetry))
         ledger.start()
         state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
         state._tasks.append(asyncio.create_task(state._publish(), name="gate-health-publish"))
@@ -92,6 +97,8 @@ class GatewayState:
                 if dropped:
                     log.warning("released %d expired budget reservations", dropped)
                 await self.cache.prune()
+                retention = self.settings.telemetry.trace_retention_h * 3600
+                await self.ledger.run_in_thread(trace_store.prune, time.time() - retention)
             except apsw.BusyError:
                 pass  # another worker holds the lock: it or the next round will tidy
             await asyncio.sleep(every_s)
@@ -115,5 +122,7 @@ class GatewayState:
         await topology.close(self.topology)
         await self.cache.close()
         await self.ledger.close()
+        for exporter in self.ledger.exporters:
+            exporter.shutdown()
         await self.session.close()
         self.db.close()

@@ -33,7 +33,7 @@ class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
-class FileEntry(_Strict):
+class FileEntry(_Strict, kw_only=True):
     path: str  # relative to the release root, POSIX separators
     size: Annotated[int, Meta(ge=0)]
     sha256: Sha256
@@ -41,7 +41,7 @@ class FileEntry(_Strict):
     kind: Kind
 
 
-class Needs(_Strict):
+class Needs(_Strict, kw_only=True):
     # True: no binary inside; the site needs a Python with gate installed to use it.
     python: bool
     # The platform the binary was built for ("any" without a binary).
@@ -50,7 +50,7 @@ class Needs(_Strict):
     min_disk_bytes: Annotated[int, Meta(ge=0)]
 
 
-class Manifest(_Strict):
+class Manifest(_Strict, kw_only=True):
     format: Literal["gate-bundle/1"] = FORMAT
     name: Version
     version: Version

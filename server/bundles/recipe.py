@@ -28,31 +28,31 @@ class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     pass
 
 
-class BundleMeta(_Strict):
+class BundleMeta(_Strict, kw_only=True):
     name: Version
     version: Version
     description: str = ""
 
 
-class BinarySpec(_Strict):
+class BinarySpec(_Strict, kw_only=True):
     dir: str = "@build"
     required: bool = False
 
 
-class ModelSpec(_Strict):
+class ModelSpec(_Strict, kw_only=True):
     package: str | None = None
     path: str | None = None
     kind: Literal["model", "embedder"] = "model"
     required: bool = True
 
 
-class FileSpec(_Strict):
+class FileSpec(_Strict, kw_only=True):
     src: str
     dest: str
     kind: Literal["prices", "config", "file"] = "file"
 
 
-class Recipe(_Strict):
+class Recipe(_Strict, kw_only=True):
     bundle: BundleMeta
     binary: BinarySpec | None = None
     models: list[ModelSpec] = []

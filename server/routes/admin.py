@@ -14,7 +14,9 @@ from server.pipeline.authenticate import bearer
 from server.providers.health import check_all
 from server.state import GatewayState
 from server.cache import store as cache_store
+from server.stats import window_stats
 from server.store import budgets as budget_store
+from server.store import traces as trace_store
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
 from server.store import teams as team_store
@@ -176,6 +178,33 @@ async def providers(request: Request) -> Response:
     return _json(request, await check_all(state.providers, known))
 
 
+@get("/stats")
+async def stats(request: Request) -> Response:
+    state = _state(request)
+    window = int(max(5, min(_number(request, "window", 60) or 60, 3600)))
+    await state.ledger.flush()
+    body = await state.ledger.run_in_thread(lambda conn: window_stats(conn, window, state.started_at))
+    return _json(request, body)
+
+
+@get("/traces")
+async def traces(request: Request) -> Response:
+    state = _state(request)
+    await state.ledger.flush()
+    limit = int(max(1, min(_number(request, "limit", 50) or 50, 1000)))
+    return _json(request, trace_store.recent(state.db, limit, _number(request, "after", None)))
+
+
+@get("/traces/{request_id:str}")
+async def trace(request: Request) -> Response:
+    state = _state(request)
+    await state.ledger.flush()
+    found = trace_store.get(state.db, request.path_params["request_id"])
+    if found is None:
+        raise NotFound(f"no trace for request '{request.path_params['request_id']}'", code="trace_not_found")
+    return _json(request, found)
+
+
 @get("/cache")
 async def cache_stats(request: Request) -> Response:
     state = _state(request)
@@ -198,6 +227,6 @@ async def cache_clear(request: Request) -> Response:
 
 
 router = Router(path="/admin", route_handlers=[
-    cache_stats, cache_entries, cache_clear,
+    stats, traces, trace, cache_stats, cache_entries, cache_clear,
     list_keys, create_key, show_key, revoke_key, rotate_key, key_limits, list_teams, create_team,
     budgets, set_budget, remove_budget, events, spend, recent, providers])

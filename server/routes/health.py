@@ -5,6 +5,8 @@ from __future__ import annotations
 import apsw
 from litestar import Request, Response, get
 
+from server.errors import NotFound
+from server.metrics import gauges, render
 from server.wire import encode
 
 
@@ -27,3 +29,14 @@ async def ready(request: Request) -> Response:
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ok else "not ready", "checks": checks, "sqlite_vec": state.vec_version}
     return Response(encode(body), status_code=200 if ok else 503, media_type="application/json")
+
+
+@get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: counters and histograms of every worker, gauges read now."""
+    state = request.app.state.gateway
+    if not state.settings.telemetry.metrics:
+        raise NotFound("metrics are off ([telemetry] metrics = false)", code="not_found")
+    await state.ledger.flush()
+    text = render(state.db, gauges(state))
+    return Response(text.encode(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import apsw
 
+from server.metrics import Batch
 from server.store import traces as trace_store
 from server.store.ledger import LedgerRow, insert_rows
 
@@ -28,6 +29,7 @@ class LedgerWriter:
         self._pending: list[LedgerRow] = []
         self._traces: list[trace_store.Trace] = []
         self.exporters: list = []  # called with each written batch of traces (OTLP)
+        self.metrics = True        # add each batch's counts to the metrics table
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-ledger")
         self._task: asyncio.Task | None = None
@@ -55,6 +57,11 @@ class LedgerWriter:
                 with self._conn:
                     insert_rows(self._conn, batch)
                     trace_store.insert(self._conn, traces)
+                    if self.metrics:
+                        counts = Batch()
+                        for row, trace in zip(batch, self._paired(batch, traces), strict=True):
+                            counts.add(row, trace)
+                        counts.write(self._conn)
                 self.written += len(batch)
                 break
             except apsw.BusyError:
@@ -63,6 +70,11 @@ class LedgerWriter:
             log.error("ledger: %d rows could not be written: database busy", len(batch))
         for export in self.exporters:
             export(traces)
+
+    @staticmethod
+    def _paired(batch: list[LedgerRow], traces: list[trace_store.Trace]) -> list[trace_store.Trace | None]:
+        by_id = {t.request_id: t for t in traces}
+        return [by_id.get(r.request_id) for r in batch]
 
     async def run_in_thread(self, fn, *args):
         """Run `fn(conn, *args)` on the writer's thread and connection (housekeeping)."""

@@ -212,4 +212,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX traces_ts ON traces(ts);
         """,
     ),
+    (
+        "0009_metrics",
+        """
+        -- Prometheus counters and histogram buckets, summed over every worker.
+        CREATE TABLE metrics(
+            name TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (name, labels)
+        );
+        """,
+    ),
 ]

@@ -6,7 +6,7 @@ import apsw
 import msgspec
 
 
-class Span(msgspec.Struct, omit_defaults=True):
+class Span(msgspec.Struct):
     name: str
     start_ms: float                 # from the request's start
     duration_ms: float

@@ -1,0 +1,1 @@
+"""The widgets of `gate top`: panels over one Snapshot, the requests table, the waterfall."""

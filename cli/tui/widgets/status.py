@@ -1,0 +1,81 @@
+"""The title line and the connection banner, shown on every screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Static
+
+from cli.tui.model import clock, duration
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the poller stands: connecting, live, down (retrying), auth (token refused)."""
+
+    state: str = "connecting"
+    message: str = ""
+    attempt: int = 0
+    retry_in: float = 0.0
+    last_ok: float | None = None
+    uptime_s: float | None = None
+    paused: bool = False
+
+
+class StatusBar(Widget):
+    """gate top · URL ......... up 1h02m · 12:00:01 ● live"""
+
+    DEFAULT_CSS = "StatusBar { height: 1; dock: top; }"
+
+    def __init__(self, url: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.connection = Connection()
+
+    def show(self, connection: Connection) -> None:
+        self.connection = connection
+        self.refresh()
+
+    def render(self) -> Text:
+        c = self.connection
+        left = Text.assemble((" gate top ", "bold reverse"), " ", (self.url, "bold"))
+        marks = {"live": ("● live", "bold green"), "down": ("● disconnected", "bold red"),
+                 "auth": ("● token refused", "bold red"), "connecting": ("● connecting", "yellow")}
+        mark, style = marks.get(c.state, ("●", ""))
+        if c.paused:
+            mark, style = "‖ paused", "bold yellow"
+        right = Text()
+        if c.uptime_s is not None:
+            right.append(f"up {duration(c.uptime_s)} · ", style="dim")
+        if c.last_ok is not None:
+            right.append(f"{clock(c.last_ok)} ", style="dim")
+        right.append(mark + " ", style=style)
+        gap = max(1, self.size.width - left.cell_len - right.cell_len)
+        return Text.assemble(left, " " * gap, right)
+
+
+class Banner(Static):
+    """Hidden while live; says what is wrong (and that it retries) otherwise."""
+
+    DEFAULT_CSS = """
+    Banner { height: auto; dock: top; display: none; padding: 0 1; }
+    Banner.-down { display: block; background: $error 70%; color: $text; }
+    Banner.-auth { display: block; background: $error; color: $text; text-style: bold; }
+    Banner.-connecting { display: block; background: $warning 40%; }
+    """
+
+    def show(self, c: Connection, url: str) -> None:
+        self.set_classes(f"-{c.state}" if c.state in ("down", "auth", "connecting") else "")
+        if c.state == "down":
+            kept = f"; showing data from {clock(c.last_ok)}" if c.last_ok else ""
+            self.update(f"disconnected, retrying in {c.retry_in:.0f}s (attempt {c.attempt}): "
+                        f"{c.message}{kept}")
+        elif c.state == "auth":
+            self.update(f"{url} refused the admin token: {c.message} Set GATE_ADMIN_TOKEN (or "
+                        "--admin-token) to the gateway's [admin] token; retrying.")
+        elif c.state == "connecting":
+            self.update(f"connecting to {url} ...")
+        else:
+            self.update("")

@@ -1,0 +1,159 @@
+"""Traces (stored and exported over OTLP), /metrics and the live stats, in process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from server.settings import TelemetrySettings
+from server.store.traces import Span, Trace
+from server.telemetry import OtlpExport
+from tests.conftest import make_key
+from tests.fake_upstream import free_port
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+class Receiver:
+    """An OTLP/HTTP receiver on loopback that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.bodies: list[bytes] = []
+
+    async def start(self) -> None:
+        async def traces(request: web.Request) -> web.Response:
+            self.bodies.append(await request.read())
+            return web.Response(status=200, content_type="application/x-protobuf", body=b"")
+
+        app = web.Application()
+        app.router.add_post("/v1/traces", traces)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+
+async def wait_trace(client, request_id: str) -> dict:
+    for _ in range(100):
+        r = await client.get(f"/admin/traces/{request_id}", headers=ADMIN)
+        if r.status_code == 200:
+            return r.json()
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no trace for {request_id}")
+
+
+async def test_a_trace_has_stages_attempts_and_genai_attributes(client):
+    r = await client.post("/v1/chat/completions", json={"model": "failover", **CHAT})
+    t = await wait_trace(client, r.headers["x-gate-request-id"])
+    root, *children = t["spans"]
+    attrs = root["attributes"]
+    assert root["name"] == "chat failover"
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.request.model"] == "failover" and attrs["gen_ai.response.model"] == "ok"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (7, 6)
+    names = [s["name"] for s in children]
+    for stage in ("authenticate", "parse", "resolve", "throttle", "lookup", "reserve", "dispatch"):
+        assert f"gate.{stage}" in names
+    attempts = [s for s in children if "gate.target" in s["attributes"]]
+    assert [a["attributes"]["gate.target"] for a in attempts] == ["down:x", "fake:fail500", "fake:fail500", "fake:ok"]
+    assert attempts[0]["attributes"]["error.type"] == "UpstreamUnavailable"
+    assert attempts[-1]["attributes"]["server.address"] == "127.0.0.1" and attempts[-1]["status"] == "ok"
+    assert all(0 <= s["start_ms"] <= t["duration_ms"] for s in children)
+
+
+async def test_failed_requests_have_traces_with_error_type(client):
+    r = await client.post("/v1/chat/completions", json={"model": "alldown", **CHAT})
+    t = await wait_trace(client, r.headers["x-gate-request-id"])
+    assert t["status"] == 502 and t["spans"][0]["status"] == "error"
+    assert t["spans"][0]["attributes"]["error.type"] == "upstream_unavailable"
+
+
+async def test_metrics_parse_and_count(client, settings):
+    make_key(settings.database.path, "budgeted", budget_usd=10.0)
+    for _ in range(3):
+        await client.post("/v1/chat/completions", json={"model": "ok", **CHAT})
+    await client.post("/v1/chat/completions", json={"model": "fail500", **CHAT})
+    text = (await client.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests = {(s.labels["alias"], s.labels["code"]): s.value for s in families["gate_requests"].samples}
+    assert requests[("ok", "2xx")] == 3 and requests[("fail500", "5xx")] == 1
+    tokens = {(s.labels["alias"], s.labels["direction"]): s.value for s in families["gate_tokens"].samples}
+    assert tokens[("ok", "output")] == 18
+    overhead = [s for s in families["gate_overhead_seconds"].samples if s.name.endswith("_count")]
+    assert sum(s.value for s in overhead) == 4
+    inf = [s for s in families["gate_request_duration_seconds"].samples
+           if s.name.endswith("_bucket") and s.labels["le"] == "+Inf" and s.labels["alias"] == "ok"]
+    assert inf[0].value == 3
+    budget = [s for s in families["gate_budget_remaining_usd"].samples if s.labels["owner"] == "budgeted"]
+    assert budget[0].value == pytest.approx(10.0)
+    up = {s.labels["provider"]: s.value for s in families["gate_upstream_up"].samples}
+    assert up["fake"] in (0.0, 1.0) and "down" in up
+
+
+async def test_stats_window(client):
+    for _ in range(4):
+        await client.post("/v1/chat/completions", json={"model": "ok", **CHAT})
+    await client.post("/v1/chat/completions", json={"model": "nope", **CHAT})
+    s = (await client.get("/admin/stats?window=30", headers=ADMIN)).json()
+    assert s["requests"] == 5 and s["errors"] == 1 and s["window_s"] == 30
+    assert s["latency_ms"]["p50"] > 0 and len(s["series"]) == 30
+    assert sum(p["requests"] for p in s["series"]) == 5
+
+
+def test_otlp_spans_keep_their_times_and_parents():
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    export = OtlpExport(TelemetrySettings(), exporter=memory)
+    export([Trace("req_1", 1_700_000_000.0, 12.0, 200, "m", [
+        Span("chat m", 0.0, 12.0, "ok", {"gen_ai.operation.name": "chat"}),
+        Span("gate.parse", 0.5, 0.1),
+        Span("chat up", 1.0, 10.0, "error", {"gate.target": "p:up", "error.type": "UpstreamTimeout"}),
+    ])])
+    spans = {s.name: s for s in memory.get_finished_spans()}
+    root, parse, attempt = spans["chat m"], spans["gate.parse"], spans["chat up"]
+    assert root.start_time == 1_700_000_000 * 10**9 and root.end_time - root.start_time == 12 * 10**6
+    assert parse.parent.span_id == root.context.span_id and attempt.parent.span_id == root.context.span_id
+    assert attempt.context.trace_id == root.context.trace_id
+    assert attempt.status.status_code.name == "ERROR" and attempt.kind.name == "CLIENT"
+    assert root.resource.attributes["service.name"] == "gate"
+
+
+async def test_one_export_to_a_collector_on_loopback(tmp_path, fake, admin_token, monkeypatch):
+    from litestar.testing import AsyncTestClient
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from server.app import create_app
+    from server.settings import load_settings
+    from tests.conftest import gateway_toml
+
+    receiver = Receiver()
+    await receiver.start()
+    path = tmp_path / "gateway.toml"
+    path.write_text(gateway_toml(fake.url, f'\n[telemetry]\notlp_endpoint = "http://127.0.0.1:{receiver.port}"\n'))
+    monkeypatch.delenv("GATE_DB", raising=False)
+    settings = load_settings(path)
+    key = make_key(settings.database.path)
+    async with AsyncTestClient(app=create_app(settings), base_url="http://127.0.0.1") as c:
+        r = await c.post("/v1/chat/completions", json={"model": "ok", **CHAT},
+                         headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200
+    # Shutting the gateway down flushes the batch exporter.
+    for _ in range(50):
+        if receiver.bodies:
+            break
+        await asyncio.sleep(0.05)
+    await receiver.runner.cleanup()
+    assert receiver.bodies
+    request = ExportTraceServiceRequest.FromString(receiver.bodies[0])
+    spans = [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    names = {s.name for s in spans}
+    assert "chat ok" in names and "gate.dispatch" in names
+    root = next(s for s in spans if s.name == "chat ok")
+    attrs = {a.key: a.value for a in root.attributes}
+    assert attrs["gen_ai.request.model"].string_value == "ok"
