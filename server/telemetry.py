@@ -84,7 +84,7 @@ class OtlpExport:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces")  # type: ignore[union-attr]
-            processor = BatchSpanProcessor(exporter)
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
         else:
             processor = SimpleSpanProcessor(exporter)
         self._provider = TracerProvider(resource=Resource.create({

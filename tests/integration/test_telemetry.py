@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from aiohttp import web
@@ -19,22 +20,38 @@ ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 
 class Receiver:
-    """An OTLP/HTTP receiver on loopback that keeps what it is sent."""
+    """An OTLP/HTTP receiver on loopback, on a thread of its own, that keeps what it is sent."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.bodies: list[bytes] = []
 
-    async def start(self) -> None:
+    def start(self) -> None:
+        ready = threading.Event()
+
         async def traces(request: web.Request) -> web.Response:
             self.bodies.append(await request.read())
             return web.Response(status=200, content_type="application/x-protobuf", body=b"")
 
-        app = web.Application()
-        app.router.add_post("/v1/traces", traces)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_post("/v1/traces", traces)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+            ready.set()
+
+        def run() -> None:
+            self.loop = asyncio.new_event_loop()
+            self.loop.run_until_complete(serve())
+            self.loop.run_forever()
+
+        threading.Thread(target=run, daemon=True).start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 async def wait_trace(client, request_id: str) -> dict:
@@ -133,7 +150,7 @@ async def test_one_export_to_a_collector_on_loopback(tmp_path, fake, admin_token
     from tests.conftest import gateway_toml
 
     receiver = Receiver()
-    await receiver.start()
+    receiver.start()
     path = tmp_path / "gateway.toml"
     path.write_text(gateway_toml(fake.url, f'\n[telemetry]\notlp_endpoint = "http://127.0.0.1:{receiver.port}"\n'))
     monkeypatch.delenv("GATE_DB", raising=False)
@@ -148,7 +165,7 @@ async def test_one_export_to_a_collector_on_loopback(tmp_path, fake, admin_token
         if receiver.bodies:
             break
         await asyncio.sleep(0.05)
-    await receiver.runner.cleanup()
+    receiver.stop()
     assert receiver.bodies
     request = ExportTraceServiceRequest.FromString(receiver.bodies[0])
     spans = [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
