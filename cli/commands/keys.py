@@ -60,13 +60,16 @@ def create(
     rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
     team: Annotated[str | None, typer.Option(help="Team (name or id); its budget applies too.")] = None,
+    allow_cloud: Annotated[bool | None, typer.Option("--allow-cloud/--no-allow-cloud",
+                                                     help="May it use cloud targets? (default: [egress] keys_default)")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a key and print its secret once."""
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     expires_at = time.time() + parse_duration(expires) if expires else None
     spec = {"name": name, "models": model_list, "expires_at": expires_at, "team": team, "rpm": rpm,
-            "tpm": tpm, "budget_usd": budget, "budget_tokens": budget_tokens, "period": period}
+            "tpm": tpm, "budget_usd": budget, "budget_tokens": budget_tokens, "period": period,
+            "allow_cloud": allow_cloud}
     created = _run(ctx, "create_key", spec)
     if json:
         print_json({"key": created["key"], **created["info"]})

@@ -27,6 +27,7 @@ def add(
     model: Annotated[str | None, typer.Option(help="llamacpp: a .gguf path or pypi:PACKAGE.")] = None,
     price_in: Annotated[float | None, typer.Option(help="USD per million input tokens.")] = None,
     price_out: Annotated[float | None, typer.Option(help="USD per million output tokens.")] = None,
+    context_window: Annotated[int | None, typer.Option(help="Tokens the model takes (prompt + output).")] = None,
     replace: Annotated[bool, typer.Option(help="Replace a provider of the same name.")] = False,
 ) -> None:
     """Add an upstream provider."""
@@ -50,6 +51,8 @@ def add(
         entry["price_in"] = price_in
     if price_out is not None:
         entry["price_out"] = price_out
+    if context_window is not None and kind == "openai":
+        entry["context_window"] = context_window
 
     def change(doc) -> None:
         providers = table(doc, "providers")
@@ -61,7 +64,8 @@ def add(
         edit(g.config, change)
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"added provider [bold]{name}[/] to {g.config}", highlight=False)
+    console.print(f"added provider [bold]{name}[/] to {g.config} (a running gateway picks it up within a second)",
+                  highlight=False)
 
 
 @app.command("remove")

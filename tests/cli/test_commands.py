@@ -128,3 +128,20 @@ def test_remote_mode_needs_a_token(cfg):
     assert out.exit_code == 1 and "admin token" in out.stderr
     out = runner.invoke(app, ["--url", "http://127.0.0.1:9", "--admin-token", "t", "keys", "list"])
     assert out.exit_code == 1 and "cannot reach" in out.stderr
+
+
+def test_egress_show_and_allow_cloud(cfg, monkeypatch):
+    monkeypatch.setenv("CLOUD_KEY", "x")
+    gate(cfg, "providers", "add", "cloud", "--url", "https://api.example.com/v1", "--api-key", "env:CLOUD_KEY",
+         "--locality", "cloud")
+    gate(cfg, "models", "add", "gpt", "--route", "cloud:gpt-4o-mini")
+    shown = json.loads(gate(cfg, "egress", "show", "--json").stdout)
+    assert shown == {"allow_cloud": False, "keys_default": False, "cloud_providers": ["cloud"],
+                     "cloud_only_models": ["gpt"]}
+    assert gate(cfg, "egress", "allow-cloud", "on").exit_code == 0
+    assert load_settings(cfg).egress.allow_cloud is True
+    assert gate(cfg, "egress", "allow-cloud", "off").exit_code == 0
+    assert load_settings(cfg).egress.allow_cloud is False
+    assert gate(cfg, "egress", "allow-cloud", "maybe").exit_code == 1
+    key = json.loads(gate(cfg, "keys", "create", "--name", "c", "--allow-cloud", "--json").stdout)
+    assert key["allow_cloud"] is True
