@@ -594,6 +594,9 @@ workers = 1
 [database]
 path = "gate.db"
 
+[cache]
+enabled = false   # the proxy path itself; scripts/bench_cache.py measures the cache
+
 [providers.fake]
 kind = "openai"
 url = "http://127.0.0.1:{upstream}/v1"

@@ -1,0 +1,154 @@
+"""The cache's speed: an exact hit through a real gateway, and a semantic lookup at 100k.
+
+    scripts/bench cache [--entries N] [--json]
+
+1. Exact hit: `gate serve` (cache on) pinned to one core and a fast fake upstream; one
+   request fills the cache, then N identical requests are hits. Reported: the hit's latency
+   at concurrency 1 against a direct request to the upstream (what a hit adds is all of it:
+   no upstream is called).
+2. Semantic lookup at 100k entries, in process on one core: 100k unit vectors in one
+   partition (as the cache stores them: bit-quantized in sqlite-vec, float32 for rescoring),
+   then N questions: embed (all-MiniLM-L6-v2 GGUF) + bit search + float rescoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+QUESTIONS = ["How do I reset my password?", "Where can I see my invoices?", "What is the VPN address?",
+             "How many vacation days do I have left?", "Can I change my delivery address?",
+             "Why was my card declined?", "How do I install the printer driver?", "Who approves expenses?"]
+
+
+def pct(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values)
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def semantic(entries: int, queries: int, cpu: int | None) -> dict:
+    from server.cache import store
+    from server.cache.embedder import Embedder
+    from server.cache.gguf_convert import default_models_dir, ensure_embedder
+    from server.store import db
+
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    work = Path(tempfile.mkdtemp(prefix="gate-bench-cache-"))
+    conn = db.connect(work / "gate.db")
+    rng = np.random.default_rng(7)
+    t0 = time.perf_counter()
+    batch = 5000
+    for start in range(0, entries, batch):
+        vecs = rng.standard_normal((min(batch, entries - start), 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        with conn:
+            for i, v in enumerate(vecs):
+                rowid = start + i + 1
+                conn.execute("INSERT INTO cache_entries(id, partition, exact, scope, alias, op, query, answer, "
+                             "embedding, created_at, expires_at) VALUES (?, 'p', ?, 's', 'a', 'chat', 'q', 'a', ?, 0, ?)",
+                             (rowid, rowid.to_bytes(8, "big"), v.tobytes(), 4e9))
+                conn.execute("INSERT INTO cache_bits(rowid, partition, embedding) VALUES (?, 'p', vec_quantize_binary(?))",
+                             (rowid, v.tobytes()))
+    fill_s = time.perf_counter() - t0
+    embedder = Embedder(ensure_embedder(default_models_dir()), n_threads=1)  # one core
+    embed_ms, search_ms, total_ms = [], [], []
+    for i in range(queries + 10):
+        q = QUESTIONS[i % len(QUESTIONS)] + f" ({i})"
+        a = time.perf_counter()
+        v = embedder.embed([q])[0]
+        b = time.perf_counter()
+        store.nearest(conn, "p", v, time.time())
+        c = time.perf_counter()
+        if i >= 10:
+            embed_ms.append((b - a) * 1000)
+            search_ms.append((c - b) * 1000)
+            total_ms.append((c - a) * 1000)
+    embedder.close()
+    conn.close()
+    return {"entries": entries, "fill_s": round(fill_s, 1), "queries": queries,
+            "embed_ms": pct(embed_ms), "search_ms": pct(search_ms), "total_ms": pct(total_ms)}
+
+
+def exact_hit(n: int, cpu: int, load_cpu: int) -> dict:
+    """A real gateway (cache on) against the bench's fake upstream."""
+    import bench  # scripts/bench.py, beside this file
+
+    work = Path(tempfile.mkdtemp(prefix="gate-bench-hit-"))
+    procs = bench.Procs()
+    try:
+        up = bench.start_upstream(procs, load_cpu, work, 1.0)
+        port = bench.free_port()
+        config = work / "gateway.toml"
+        config.write_text(bench.GATEWAY_TOML.format(port=port, upstream=up, alias=bench.ALIAS,
+                                                    model=bench.UPSTREAM_MODEL).replace("enabled = false", "enabled = true"))
+        token = bench.create_key(config, False)
+        log = work / "gateway.log"
+        serve = procs.start("gateway", bench.serve_command(config, port), cpu, log, env=bench.child_env())
+        bench.wait_ready(port, serve, 60, log)
+        os.sched_setaffinity(0, {load_cpu})
+        body = bench.chat_body(bench.ALIAS)
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        direct = http.client.HTTPConnection("127.0.0.1", up)
+        dbody = bench.chat_body(bench.UPSTREAM_MODEL)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        conn.request("POST", "/v1/chat/completions", body, headers)
+        conn.getresponse().read()
+        time.sleep(0.5)  # the write happens on the cache's thread
+        hits, directs, statuses = [], [], set()
+        for i in range(n + 50):
+            a = time.perf_counter()
+            conn.request("POST", "/v1/chat/completions", body, headers)
+            r = conn.getresponse()
+            r.read()
+            b = time.perf_counter()
+            direct.request("POST", "/v1/chat/completions", dbody, {"Content-Type": "application/json"})
+            direct.getresponse().read()
+            c = time.perf_counter()
+            if i >= 50:
+                statuses.add(r.getheader("x-gate-cache"))
+                hits.append((b - a) * 1000)
+                directs.append((c - b) * 1000)
+        return {"requests": n, "cache_header": sorted(s for s in statuses if s), "hit_ms": pct(hits),
+                "direct_upstream_ms": pct(directs)}
+    finally:
+        procs.stop_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--hits", type=int, default=1000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).parent))
+    result = {"exact_hit": exact_hit(args.hits, 0, 1), "semantic": semantic(args.entries, args.queries, 0)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    e, s = result["exact_hit"], result["semantic"]
+    print("gate bench: the cache (gateway and lookups pinned to core 0)")
+    print(f"  exact hit through the gateway, c=1, {e['requests']} requests ({', '.join(e['cache_header'])}): "
+          f"p50 {e['hit_ms'][0]:.3f} ms, p99 {e['hit_ms'][1]:.3f} ms "
+          f"(a direct upstream request: p50 {e['direct_upstream_ms'][0]:.3f} ms)")
+    print(f"  semantic lookup at {s['entries']:,} entries in one partition ({s['queries']} questions): "
+          f"embed p50 {s['embed_ms'][0]:.2f} ms · search p50 {s['search_ms'][0]:.2f} ms · "
+          f"total p50 {s['total_ms'][0]:.2f} ms, p99 {s['total_ms'][1]:.2f} ms (fill {s['fill_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
