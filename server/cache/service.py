@@ -23,6 +23,9 @@ from server.settings import CacheSettings
 from server.store import db
 
 log = logging.getLogger("gate.cache")
+# Semantic lookups waiting for the cache's thread beyond this are skipped (a miss), so an
+# overload never turns into unbounded latency: one lookup costs ~4 ms of one core.
+MAX_WAITING = 4
 
 
 class Cache:
@@ -34,6 +37,8 @@ class Cache:
         self._conn: apsw.Connection | None = None
         self._embedder = None
         self.semantic_error: str | None = None
+        self._waiting = 0
+        self.skipped = 0
         self._load: asyncio.Future | None = None
 
     @property
@@ -88,7 +93,14 @@ class Cache:
             await asyncio.shield(self._load)
         if self._embedder is None:
             return None, None
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._similar, plan, now)
+        if self._waiting >= MAX_WAITING:
+            self.skipped += 1
+            return None, None
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._similar, plan, now)
+        finally:
+            self._waiting -= 1
 
     def _similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray]:
         vector = self._embedder.embed([plan.query])[0]
