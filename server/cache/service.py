@@ -62,7 +62,9 @@ class Cache:
             from server.cache.gguf_convert import default_models_dir, ensure_embedder
 
             path = Path(self.settings.embedder) if self.settings.embedder else ensure_embedder(default_models_dir())
-            self._embedder = Embedder(path)
+            # One thread: the event loop needs the other core (two threads measured 10x slower
+            # on a busy 2-core host).
+            self._embedder = Embedder(path, n_threads=1)
         except (OSError, ValueError, RuntimeError, ImportError) as exc:
             self.semantic_error = f"semantic cache off: cannot load the embedder ({exc})"
             log.warning(self.semantic_error)
