@@ -52,6 +52,7 @@ class AdminClient:
         self._ticks = 0
         self._full_at = 0
         self._stats_missing = False
+        self.traces_missing = False  # an older gateway without /admin/traces
 
     # -- HTTP --------------------------------------------------------------------------
     def _session_(self) -> aiohttp.ClientSession:
@@ -120,9 +121,12 @@ class AdminClient:
         for value in answers.values():
             if isinstance(value, BaseException) and not isinstance(value, AdminError):
                 raise value
-        return self._merge(answers, full)
+        failed = [v for v in answers.values() if isinstance(v, AdminError) and v.status != 404]
+        if len(failed) == len(answers):  # a proxy answering for a gateway that is not there
+            raise Unreachable(f"every admin endpoint failed: {failed[0].message}", failed[0].status)
+        return self._merge(answers)
 
-    def _merge(self, answers: dict[str, Any], full: bool) -> Snapshot:
+    def _merge(self, answers: dict[str, Any]) -> Snapshot:
         last = self._last
         snap = Snapshot(at=time.time(), stats=last.stats, stats_estimated=last.stats_estimated,
                         requests=last.requests, budgets=last.budgets, providers=last.providers,
@@ -163,15 +167,20 @@ class AdminClient:
         try:
             return await self.get(f"/traces/{urllib.parse.quote(request_id, safe='')}")
         except AdminError as exc:
-            if exc.status == 404:
-                return None
-            raise
+            if exc.status != 404:
+                raise
+            # The route itself is unknown (an older gateway), or just this request's trace.
+            self.traces_missing = exc.message.startswith("Unknown path")
+            return None
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"connection refused ({exc.host}:{exc.port})" if "refused" in str(exc).lower() \
-            else str(exc.os_error or exc)
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return f"connection refused by {exc.host}:{exc.port}"
+        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the gateway closed the connection"
     return str(exc) or type(exc).__name__

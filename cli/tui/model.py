@@ -38,7 +38,9 @@ def ms(value: float | None) -> str:
         return f"{value / 1000:.1f}s"
     if value >= 100:
         return f"{value:.0f}ms"
-    return f"{value:.1f}ms"
+    if value >= 1:
+        return f"{value:.1f}ms"
+    return f"{value * 1000:.0f}µs"
 
 
 def usd(value: float | None) -> str:
@@ -168,8 +170,9 @@ def stats_from_rows(rows: list[dict], window: int = 60, now: float | None = None
     """What /admin/stats says, estimated from the newest ledger rows (older gateways)."""
     now = time.time() if now is None else now
     recent = [r for r in rows if r.get("ts", 0) >= now - window]
-    lat = [r["latency_ms"] for r in recent if r.get("latency_ms") is not None]
-    ttfb = [r["ttfb_ms"] for r in recent if r.get("ttfb_ms") is not None]
+    ok = [r for r in recent if (r.get("status") or 0) < 400]  # as the gateway counts them
+    lat = [r["latency_ms"] for r in ok if r.get("latency_ms") is not None]
+    ttfb = [r["ttfb_ms"] for r in ok if r.get("ttfb_ms") is not None]
     errors = sum(1 for r in recent if (r.get("status") or 0) >= 400)
     hits = sum(1 for r in recent if r.get("cache") == "HIT")
     sem = sum(1 for r in recent if r.get("cache") == "SEMANTIC_HIT")

@@ -73,16 +73,14 @@ async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | St
     early = None
     marks = ctx.marks
     try:
-        for name, run in BEFORE_DISPATCH:
+        for name, run in (*BEFORE_DISPATCH, ("dispatch", dispatch.stage)):
             start = perf_counter()
-            early = await run(ctx, state)
-            marks.append((name, start, perf_counter()))
+            try:
+                early = await run(ctx, state)
+            finally:  # a failed stage is in the trace too
+                marks.append((name, start, perf_counter()))
             if early is not None:
                 break
-        else:
-            start = perf_counter()
-            await dispatch.stage(ctx, state)
-            marks.append(("dispatch", start, perf_counter()))
     except GatewayError as error:
         ctx.fail(error)
         finish(ctx, state)

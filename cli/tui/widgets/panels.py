@@ -12,7 +12,7 @@ from cli.tui.model import (Snapshot, bar, budget_fraction, budget_style, count, 
 
 
 class TrafficPanel(Vertical):
-    """Requests per second over the window: a headline and a sparkline from `series`."""
+    """Requests per second over the window, errors, tokens; a sparkline from `series`."""
 
     def compose(self) -> ComposeResult:
         yield Static("req/s -", id="traffic-line")
@@ -22,11 +22,12 @@ class TrafficPanel(Vertical):
         s = snap.stats
         if not s:
             return
-        line = Text.assemble(("req/s ", "dim"), (f"{s.get('rps') or 0:.2f}", "bold"),
-                             (f"  {count(s.get('requests'))} in {s.get('window_s', 60)}s", "dim"),
-                             ("  errors ", "dim"))
+        tokens = s.get("tokens") or {}
         rate = s.get("error_rate") or 0
-        line.append(f"{count(s.get('errors'))} ({pct(rate)})", style="bold red" if rate >= 0.05 else "")
+        line = Text.assemble(("req/s ", "dim"), (f"{s.get('rps') or 0:.2f}", "bold"),
+                             f"  {count(s.get('requests'))} req", ("  err ", "dim"),
+                             (pct(rate), "bold red" if rate >= 0.05 else ""),
+                             f"  {count((tokens.get('input') or 0) + (tokens.get('output') or 0))} tok")
         if snap.stats_estimated:
             line.append("  est.", style="dim italic")
         self.query_one("#traffic-line", Static).update(line)
@@ -34,7 +35,7 @@ class TrafficPanel(Vertical):
 
 
 class LatencyPanel(Static):
-    """p50/p95/p99 of total latency and time to first byte; cache hit rate; tokens; cost."""
+    """p50/p95/p99 of total latency and time to first byte; cache hit rate and size; cost."""
 
     def show(self, snap: Snapshot) -> None:
         s = snap.stats
@@ -47,13 +48,11 @@ class LatencyPanel(Static):
             for name in ("p50", "p95", "p99"):
                 out.append(f"{ms(q.get(name)):>7}", style="bold" if name == "p50" else "")
         cache = s.get("cache") or {}
-        hits = (cache.get("hits") or 0) + (cache.get("semantic_hits") or 0)
         out.append("\ncache ", style="dim")
         out.append(pct(cache.get("hit_rate")), style="bold cyan")
-        out.append(f" ({hits}) ", style="dim")
-        tokens = s.get("tokens") or {}
-        out.append(f"tok {count(tokens.get('input'))}/{count(tokens.get('output'))} ", style="dim")
-        out.append(usd(s.get("cost")), style="bold")
+        if snap.cache and snap.cache.get("entries") is not None:
+            out.append(f" · {count(snap.cache['entries'])} kept", style="dim")
+        out.append(f"  {usd(s.get('cost'))}", style="bold")
         self.update(out)
 
 
@@ -77,7 +76,13 @@ class Lines(Widget):
         return max(1, len(self.lines(width)))
 
     def render(self) -> Text:
-        return Text("\n").join(self.lines(self.content_size.width)) if self.snap.at else Text("-", style="dim")
+        if not self.snap.at:
+            return Text("-", style="dim")
+        width = self.content_size.width
+        lines = self.lines(width)
+        for line in lines:  # one row each, or the height above would be wrong
+            line.truncate(width, overflow="ellipsis")
+        return Text("\n").join(lines)
 
 
 class SpendLines(Lines):
@@ -85,40 +90,47 @@ class SpendLines(Lines):
 
     def lines(self, width: int) -> list[Text]:
         snap = self.snap
-        out: list[Text] = []
         budgeted: dict[tuple[str, str], dict] = {(b["scope"], b["owner"]): b for b in snap.budgets}
+        groups = []
         for scope, spend in (("key", snap.spend_key), ("team", snap.spend_team)):
             owners = [b["owner"] for b in snap.budgets if b["scope"] == scope]
             owners += [x["group"] for x in spend if x["group"] not in owners and x["group"] != "-"]
-            if not owners:
-                continue
-            out.append(Text(f"{scope}s", style="bold dim"))
             spent = {x["group"]: x for x in spend}
-            for owner in owners:
-                out.append(_spend_line(owner, budgeted.get((scope, owner)), spent.get(owner), width))
+            groups.append((scope, [(o, budgeted.get((scope, o)), spent.get(o)) for o in owners]))
+        entries = [e for _, rows in groups for e in rows]
+        name_w = min(10, max([4] + [len(o) for o, _, _ in entries]))
+        money_w = max([0] + [len(_money(b)) for _, b, _ in entries if b])
+        bar_w = max(4, width - name_w - 1 - 6 - money_w)  # name, bar, " 100% ", money
+        out: list[Text] = []
+        for scope, rows in groups:
+            if rows:
+                out.append(Text(f"{scope}s", style="bold dim"))
+            for owner, budget, spend in rows:
+                out.append(_spend_line(owner[:name_w].ljust(name_w), budget, spend, bar_w))
         for name in ("budgets", "spend_key", "spend_team"):
             if name in snap.errors:
                 out.append(Text(f"{name}: {snap.errors[name]}", style="red"))
         return out or [Text("no spend yet", style="dim")]
 
 
-def _spend_line(owner: str, budget: dict | None, spend: dict | None, width: int) -> Text:
-    line = Text(f"{owner[:10]:<10} ")
+def _money(budget: dict) -> str:
+    if budget.get("limit_usd"):
+        return f"{usd(budget['spent_usd'])}/{usd(budget['limit_usd'])}"
+    return f"{count(budget['spent_tokens'])}/{count(budget['limit_tokens'])} tok"
+
+
+def _spend_line(name: str, budget: dict | None, spend: dict | None, bar_w: int) -> Text:
+    line = Text(f"{name} ")
     if budget is None:
-        line.append("no budget", style="dim")
         if spend:
-            line.append(f"  {usd(spend['cost'])} · {count(spend['requests'])} req", style="")
+            line.append(f"{usd(spend['cost'])} · {count(spend['requests'])} req ")
+        line.append("no budget", style="dim")
         return line
     fraction = budget_fraction(budget) or 0.0
     style = budget_style(fraction, budget.get("soft_pct") or 0.8)
-    if budget.get("limit_usd"):
-        money = f"{usd(budget['spent_usd'])}/{usd(budget['limit_usd'])}"
-    else:
-        money = f"{count(budget['spent_tokens'])}/{count(budget['limit_tokens'])} tok"
-    width_left = max(4, width - line.cell_len - len(money) - 6)
-    line.append_text(bar(fraction, width_left, style))
-    line.append(f"{fraction * 100:>4.0f}% ", style=style)
-    line.append(money)
+    line.append_text(bar(fraction, bar_w, style))
+    line.append(f" {fraction * 100:>3.0f}% ", style=style)
+    line.append(_money(budget))
     return line
 
 
@@ -130,17 +142,20 @@ class UpstreamLines(Lines):
 
     def lines(self, width: int) -> list[Text]:
         out: list[Text] = []
-        for p in self.snap.providers:
+        providers = self.snap.providers
+        name_w = min(10, max([4] + [len(p["name"]) for p in providers]))
+        for p in providers:
             healthy = p.get("ok")
             line = Text("● " if healthy else "✖ ", style="green" if healthy else "bold red")
-            line.append(f"{p['name'][:10]:<10} ", style="bold" if healthy else "red")
+            line.append(f"{p['name'][:name_w]:<{name_w}} ", style="bold" if healthy else "red")
             label, style = self.BREAKERS.get(p.get("breaker"), (str(p.get("breaker")), ""))
             line.append(f"{label:<9} ", style=style)
-            line.append(f"{ms(p.get('latency_ms')):>6} ", style="dim")
             line.append(f"{count(p.get('served'))}✓ ", style="green")
             line.append(f"{count(p.get('failed'))}✗", style="red" if p.get("failed") else "dim")
             if p.get("inflight"):
                 line.append(f" {p['inflight']}⇄", style="cyan")
+            if p.get("latency_ms") is not None:  # last: the first thing to go when narrow
+                line.append(f" {ms(p['latency_ms'])}", style="dim")
             out.append(line)
             if not healthy and (p.get("detail") or p.get("last_error")):
                 out.append(Text(f"  {p.get('detail') or p.get('last_error')}", style="dim red",

@@ -17,6 +17,7 @@ class Connection:
 
     state: str = "connecting"
     message: str = ""
+    code: str | None = None  # the gateway's error code (admin_disabled, invalid_admin_token)
     attempt: int = 0
     retry_in: float = 0.0
     last_ok: float | None = None
@@ -60,7 +61,7 @@ class Banner(Static):
     """Hidden while live; says what is wrong (and that it retries) otherwise."""
 
     DEFAULT_CSS = """
-    Banner { height: auto; dock: top; display: none; padding: 0 1; }
+    Banner { height: auto; display: none; padding: 0 1; }
     Banner.-down { display: block; background: $error 70%; color: $text; }
     Banner.-auth { display: block; background: $error; color: $text; text-style: bold; }
     Banner.-connecting { display: block; background: $warning 40%; }
@@ -68,14 +69,18 @@ class Banner(Static):
 
     def show(self, c: Connection, url: str) -> None:
         self.set_classes(f"-{c.state}" if c.state in ("down", "auth", "connecting") else "")
+        # Text, not markup: messages come from the network and may hold [brackets].
         if c.state == "down":
             kept = f"; showing data from {clock(c.last_ok)}" if c.last_ok else ""
-            self.update(f"disconnected, retrying in {c.retry_in:.0f}s (attempt {c.attempt}): "
-                        f"{c.message}{kept}")
+            self.update(Text(f"disconnected, retrying in {c.retry_in:g}s (attempt {c.attempt}): "
+                             f"{c.message}{kept}"))
+        elif c.state == "auth" and c.code == "admin_disabled":
+            self.update(Text(f"{url} has its admin API turned off: {c.message} Restart it with an "
+                             "admin token to watch it; retrying."))
         elif c.state == "auth":
-            self.update(f"{url} refused the admin token: {c.message} Set GATE_ADMIN_TOKEN (or "
-                        "--admin-token) to the gateway's [admin] token; retrying.")
+            self.update(Text(f"{url} refused the admin token: {c.message} Set GATE_ADMIN_TOKEN (or "
+                             "--admin-token) to the gateway's [admin] token; retrying."))
         elif c.state == "connecting":
-            self.update(f"connecting to {url} ...")
+            self.update(Text(f"connecting to {url} ..."))
         else:
             self.update("")
