@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import budgets, cache, config, keys, models, providers, serve, spend, teams, traces
-from cli.commands import bundles
+from cli.commands import budgets, cache, config, egress, keys, models, providers, serve, spend, teams, top, traces
+from cli.commands import backup, bundles, doctor
 from cli.context import Globals
 from server.settings import config_path
 
@@ -36,15 +36,20 @@ def root(
 
 app.command("serve")(serve.serve)
 app.command("spend")(spend.spend)
+app.command("top")(top.top)
 app.add_typer(keys.app, name="keys")
 app.add_typer(teams.app, name="teams")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(providers.app, name="providers")
 app.add_typer(models.app, name="models")
+app.add_typer(egress.app, name="egress")
 app.add_typer(cache.app, name="cache")
 app.add_typer(traces.app, name="traces")
 app.add_typer(config.app, name="config")
 app.add_typer(bundles.app, name="bundles")
+app.command("doctor")(doctor.doctor)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 
 def run() -> None:

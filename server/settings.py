@@ -207,6 +207,12 @@ class TelemetrySettings(_Strict):
     metrics: bool = True
 
 
+class AirgapSettings(_Strict):
+    # Where the gateway may connect (networks in CIDR, host names, "*.site.local");
+    # `gate doctor --airgap` proves every configured upstream is inside and audits sockets.
+    allow: list[str] = []
+
+
 class EgressSettings(_Strict):
     # May any request leave the site for a cloud provider at all?
     allow_cloud: bool = False
@@ -225,6 +231,7 @@ class Settings(_Strict):
     egress: EgressSettings = EgressSettings()
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    airgap: AirgapSettings | None = None
     providers: dict[Name, ProviderSettings] = {}
     models: dict[Name, ModelSettings] = {}
     # Set by load_settings, not by the file.
@@ -333,9 +340,13 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     providers = {
         name: _anchor_provider(p, base) for name, p in settings.providers.items()
     }
+    cache = settings.cache
+    if cache.embedder:
+        cache = msgspec.structs.replace(cache, embedder=str(_anchor(cache.embedder, base)))
     return msgspec.structs.replace(
         settings,
         database=msgspec.structs.replace(settings.database, path=str(_anchor(db, base))),
+        cache=cache,
         providers=providers,
         source=str(file),
         admin_token_override=os.environ.get("GATE_ADMIN_TOKEN") or None,

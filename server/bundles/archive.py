@@ -134,16 +134,12 @@ def _kind(member: tarfile.TarInfo) -> str:
 
 def _check_member(member: tarfile.TarInfo) -> str:
     """The payload path of a safe regular-file entry, else BundleError."""
-    name = member.name
-    if name.startswith("/"):
-        raise BundleError(f"unsafe entry '{name}': an absolute path")
-    if ".." in name.split("/"):
-        raise BundleError(f"unsafe entry '{name}': path traversal ('..')")
+    name = check_relpath(member.name)
     if not member.isreg():
         raise BundleError(f"unsafe entry '{name}': {_kind(member)}")
     if not name.startswith(PAYLOAD):
         raise BundleError(f"extra file: '{name}' is in the archive but not in the manifest")
-    return check_relpath(name[len(PAYLOAD):])
+    return name[len(PAYLOAD):]
 
 
 def _read_small(tar: tarfile.TarFile, member: tarfile.TarInfo | None, want: str) -> bytes | None:

@@ -147,6 +147,6 @@ def strace_connects(log: Path) -> set[Remote]:
         ip = ipaddress.ip_address(m.group(3) or m.group(4))
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
-        proto = "udp" if "SOCK_DGRAM" in line or m.group(1) != "connect" else "tcp"
-        seen.add(Remote(proto, str(ip), int(m.group(2))))
+        # connect() does not say whether the socket is TCP or UDP (DNS connects UDP sockets).
+        seen.add(Remote("ip", str(ip), int(m.group(2))))
     return seen

