@@ -9,7 +9,7 @@ secret type, ipv4/ipv6) and never changes matching.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import msgspec
@@ -44,6 +44,31 @@ def check_kind_name(name: str) -> str:
     if not KIND_NAME.match(name):
         raise ValueError(f"guardrail kind {name!r}: expected lowercase letters, digits and _ (max 32)")
     return name
+
+
+class Words:
+    """Whole-word search for many literal words or phrases (one trie-shaped regex).
+
+    The left word boundary is checked in Python rather than with a leading lookbehind:
+    a pattern that starts with the trie lets the regex engine skip to possible first
+    letters, which is about three times faster on ordinary text.
+    """
+
+    def __init__(self, words: Iterable[str], suffix: str = "", flags: int = 0) -> None:
+        self._rx = re.compile(words_pattern(words) + suffix + r"(?!\w)", flags)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        pos = 0
+        while (m := self._rx.search(text, pos)) is not None:
+            start = m.start()
+            if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                pos = start + 1  # inside a word: look again from the next character
+                continue
+            yield m
+            pos = max(m.end(), start + 1)
+
+    def search(self, text: str) -> bool:
+        return next(self.finditer(text), None) is not None
 
 
 def words_pattern(words: Iterable[str]) -> str:

@@ -30,8 +30,8 @@ from server.guardrails.base import (
     SSN,
     Detector,
     Finding,
+    Words,
     check_kind_name,
-    words_pattern,
 )
 from server.guardrails.credentials import SecretDetector
 from server.guardrails.pii import (
@@ -95,7 +95,9 @@ class CustomPattern:
             raise ValueError(f"guardrail pattern {name!r}: the regex matches the empty string")
 
     def detect(self, text: str) -> list[Finding]:
-        return [Finding(self.kind, m.start(), m.end(), m.group()) for m in self._rx.finditer(text) if m.end() > m.start()]
+        return [
+            Finding(self.kind, m.start(), m.end(), m.group()) for m in self._rx.finditer(text) if m.end() > m.start()
+        ]
 
 
 class WordList:
@@ -109,11 +111,10 @@ class WordList:
         words = [w for w in words if w.strip()]
         if not words:
             raise ValueError(f"guardrail word list {name!r} is empty")
-        flags = re.IGNORECASE if case_insensitive else 0
-        self._rx = re.compile(r"(?<!\w)" + words_pattern(words) + r"(?!\w)", flags)
+        self._words = Words(words, flags=re.IGNORECASE if case_insensitive else 0)
 
     def detect(self, text: str) -> list[Finding]:
-        return [Finding(self.kind, m.start(), m.end(), m.group()) for m in self._rx.finditer(text)]
+        return [Finding(self.kind, m.start(), m.end(), m.group()) for m in self._words.finditer(text)]
 
 
 class Scanner:
@@ -124,7 +125,8 @@ class Scanner:
         chosen = BUILTIN_KINDS if kinds is None else tuple(k for k in BUILTIN_KINDS if k in kinds)
         unknown = set(kinds or ()) - set(BUILTIN_KINDS)
         if unknown:
-            raise ValueError(f"unknown guardrail kind(s) {sorted(unknown)}; expected some of {', '.join(BUILTIN_KINDS)}")
+            expected = ", ".join(BUILTIN_KINDS)
+            raise ValueError(f"unknown guardrail kind(s) {sorted(unknown)}; expected some of {expected}")
         names = [c.kind for c in custom]
         clash = (set(names) & set(BUILTIN_KINDS)) | {n for n in names if names.count(n) > 1}
         if clash:

@@ -8,12 +8,19 @@ independent evidence, `1 - prod(1 - weight)`, so one strong rule or a few weak o
 the threshold (default 0.5). The text is first normalised (NFKC, lower case, look-alike
 Cyrillic/Greek letters folded, invisible characters removed); rules also run over hidden
 views: letters spaced out ("i g n o r e"), leetspeak, text smuggled in Unicode tag
-characters, and base64/hex/rot13 payloads. A rule found only in a hidden view also counts
-as `obfuscated`.
+characters, and base64/hex/rot13 payloads (only the lines concerned). A rule that only
+a hidden view reveals also adds `obfuscated`.
 
-Talking *about* injection is not injection: a match inside quotes counts at a fifth of
-its weight when the text discusses injection (a question, "prompt injection", "what does
-... mean"), at 0.6 otherwise; an unquoted match in such a discussion counts at 0.6.
+Talking *about* injection is not injection. When the text discusses it ("prompt
+injection", "injection attack", "red team", "security training", "what does ... mean",
+"examples of", "phrases like", "detect", "defend", "classify"), a match inside quotes
+counts at 0.2 of its weight and an unquoted one at 0.6; a quoted match in any other text
+counts at 0.8 (an attack pasted inside a document to summarise is still an attack). Such
+words only discount matches; they never add score.
+
+Speed: one regex pass finds every rule's lead words and each pattern is tried only where
+one starts (see injection_rules.py); quoting and discussion are examined only once some
+rule has matched, so benign text costs little.
 """
 
 from __future__ import annotations
@@ -23,220 +30,195 @@ import binascii
 import codecs
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import msgspec
 
-DEFAULT_THRESHOLD = 0.5
+from server.guardrails.base import words_pattern
+from server.guardrails.injection_rules import RULES, Rule
 
-_CMD = r"(?:ignore|disregard|forget|override|overwrite|bypass|skip|abandon|discard|neglect|drop)"
-_MODS = (r"(?:all|any|every|each|the|your|these|those|of|previous|previously|prior|above|preceding|earlier|"
-         r"former|original|initial|old|existing|current|given|system|developer|safety|foregoing|"
-         r"aforementioned|other|default|standard)")
-_RULES: tuple[tuple[str, float, str], ...] = (
-    ("ignore_instructions", 0.75,
-     rf"\b{_CMD}\s+(?:{_MODS}\s+){{0,5}}(?:instructions?|prompts?|rules|directives?|guidelines|guardrails|"
-     rf"constraints|restrictions|programming|commands|context|policies|training)\b"),
-    ("ignore_above", 0.6,
-     rf"\b{_CMD}\s+(?:(?:all|everything|anything)\s+)?(?:(?:of\s+)?(?:the\s+|what\s+is\s+)?(?:above|before)|"
-     rf"everything\s+(?:above|before|else|prior)|(?:what|everything|anything)\s+(?:you\s+(?:were|have\s+been)\s+"
-     rf"(?:told|given|instructed)|(?:was\s+)?(?:said|written)\s+(?:above|before)))\b"),
-    ("system_override", 0.8,
-     rf"\b(?:{_CMD}|replace|delete|reset|change)\s+(?:(?:the|your|any|all|this)\s+)*(?:system|developer|hidden|"
-     rf"initial|original|pre-?)\s*(?:prompt|message|instructions?|rules|settings)\b"),
-    ("new_instructions", 0.35,
-     r"\b(?:your\s+(?:new|real|actual|true)\s+(?:instructions|task|role|rules|directive|purpose|goal)s?\s+(?:is|are|:)"
-     r"|new\s+(?:system\s+)?(?:instructions|prompt|rules|directives?)\s*:|from\s+now\s+on,?\s+you\s+"
-     r"(?:are|will|must|shall|should|have\s+to)\s+(?:not\s+|no\s+longer\s+|only\s+)?(?:ignore|obey|answer\s+"
-     r"(?:every|all|any)|respond\s+without|act\s+as|be\s+(?:an?\s+)?(?:unrestricted|unfiltered|evil)|follow\s+my))"),
-    ("do_anything_now", 0.8,
-     r"\bdo\s+anything\s+now\b|\bdan\s+(?:mode|prompt|jailbreak)\b|\b(?:you\s+are|you're|act\s+as|become|called)\s+(?:now\s+)?dan\b"),
-    ("developer_mode", 0.6,
-     r"\b(?:developer|debug|god|sudo|admin|jailbreak|jailbroken|unrestricted|unfiltered|evil|opposite|dan)\s+mode\s+"
-     r"(?:is\s+)?(?:now\s+)?(?:enabled|activated|engaged|on)\b|\b(?:you\s+are|you're|act|respond|answer)\s+(?:now\s+)?"
-     r"(?:as\s+|in\s+)(?:an?\s+)?(?:\w+\s+)?(?:with\s+)?(?:developer|god|sudo|jailbreak|jailbroken|unrestricted|dan)\s+mode"
-     r"|\b(?:enable|activate|enter|switch\s+to)\s+(?:god|sudo|jailbreak|jailbroken|unrestricted|dan|evil)\s+mode\b"),
-    ("unrestricted_persona", 0.55,
-     r"\b(?:you\s+are\s+(?:now\s+)?|you're\s+(?:now\s+)?|pretend\s+(?:that\s+)?(?:you\s+are|you're|to\s+be)\s+|act\s+(?:as|like)\s+|"
-     r"imagine\s+you\s+are\s+|roleplay\s+as\s+|role-play\s+as\s+|become\s+)(?:an?\s+)?(?:\w+\s+){0,2}?"
-     r"(?:unrestricted|unfiltered|uncensored|jailbroken|amoral|immoral|unethical|evil|rogue|lawless|unbound)\b"
-     r"|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai\s+|language\s+model|assistant|chatgpt|bound|restricted|limited|"
-     r"required\s+to|subject\s+to)"),
-    ("no_restrictions", 0.45,
-     r"\b(?:without|with\s+no|free\s+(?:from|of)|not\s+bound\s+by|unbound\s+by|ignoring|ignores|bypassing|no\s+longer\s+"
-     r"(?:have|has|follow))\s+(?:any\s+)?(?:of\s+)?(?:(?:your|the|its|their|openai'?s?|ethical|moral|safety|content|"
-     r"usual)\s+)*(?:restrictions|filters|filtering|limitations|censorship|guidelines|guardrails|content\s+polic(?:y|ies)"
-     r"|ethics|morals|moral\s+compass|safety\s+(?:rules|measures))\b"),
-    ("reveal_prompt", 0.65,
-     r"\b(?:reveal|print|show|display|output|repeat|recite|dump|leak|expose|disclose|tell\s+me|give\s+me|write\s+out|"
-     r"spell\s+out|paste|share|provide|list|return|echo|translate|summari[sz]e|what\s+(?:is|are|was|were))\s+(?:me\s+)?"
-     r"(?:all\s+)?(?:of\s+)?your\s+(?:\w+\s+){0,3}?(?:(?:system|initial|hidden|original|secret|internal|developer)\s+"
-     r"(?:prompt|instructions|message|rules|guidelines)|prompt|instructions|guidelines|rules\s+(?:verbatim|word)|"
-     r"configuration|pre-?prompt)\b"),
-    ("repeat_above", 0.55,
-     r"\b(?:repeat|print|output|copy|recite|echo|write)\s+(?:(?:back|out|all|everything|the\s+text|the\s+words|the\s+"
-     r"(?:text|words|content|message)s?)\s+)*(?:above|before\s+this|that\s+came\s+before|from\s+the\s+(?:beginning|start))"
-     r"|\b(?:verbatim|word\s+for\s+word)\b.{0,60}\b(?:system\s+prompt|initial\s+instructions|everything\s+above|"
-     r"instructions\s+above)|\bstarting\s+with\s+['\"]?you\s+are\b"),
-    ("fake_role_tag", 0.75,
-     r"<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>"
-     r"|\[/?inst\]|<</?sys>>|<\s*/?\s*(?:system|sys|system_prompt|instructions)\s*>"),
-    ("fake_role_header", 0.4,
-     r"^[ \t]*(?:#{1,6}[ \t]*|\[|\*\*)?(?:system|assistant|developer|instruction|admin)(?:[ \t]+(?:message|prompt|"
-     r"instructions?|override|note|update))?[ \t]*(?:\*\*)?[ \t]*[:\]]"),
-    ("end_of_prompt", 0.5,
-     r"\bend\s+of\s+(?:the\s+)?(?:system\s+)?(?:prompt|instructions|context|user\s+input)\b|\b(?:begin|start)\s+(?:of\s+)?"
-     r"(?:the\s+)?(?:new|real|actual|updated)\s+(?:instructions|prompt)\b|\b(?:the\s+)?(?:real|actual|true|hidden)\s+"
-     r"instructions\s+(?:are|follow|begin)\b"),
-    ("priority_claim", 0.4,
-     r"\b(?:takes?|has|have)\s+(?:the\s+)?(?:highest\s+)?(?:priority|precedence)\s+over\s+(?:all|any|your|the|previous|"
-     r"other)|\boverrides?\s+(?:all|any)\s+(?:previous|prior|other)|\b(?:message|instructions?|note|update)\s+from\s+"
-     r"(?:the\s+)?(?:openai|anthropic|your\s+(?:developers?|creators?)|the\s+developers?|system\s+administrator)"
-     r"|\bi\s+am\s+(?:your|the)\s+(?:developer|creator|programmer|system\s+administrator|admin|owner)\b"),
-    ("never_refuse", 0.45,
-     r"\b(?:never|cannot|can't|must\s+not|mustn't|not\s+allowed\s+to|will\s+not|won't|do\s+not|don't)\s+(?:ever\s+)?"
-     r"(?:refuse|decline|reject)\b|\b(?:answer|respond\s+to)\s+(?:every|any|all)\s+(?:question|request|prompt)s?\s+"
-     r"(?:without|regardless|no\s+matter)"),
-    ("safety_bypass", 0.6,
-     r"\b(?:bypass|disable|turn\s+off|deactivate|remove|circumvent|evade|get\s+around|switch\s+off|ignore|drop)\s+"
-     r"(?:all\s+|any\s+|of\s+)*your\s+(?:\w+\s+)?(?:filters?|guardrails|safeguards|restrictions|protections|polic(?:y|ies)"
-     r"|guidelines|censorship|moderation|safety|alignment|ethics|training)\b"),
-    ("grandma_exploit", 0.45,
-     r"\b(?:late|deceased|dead)\s+grand(?:ma|mother|pa|father|mom)\b.{0,120}\b(?:used\s+to|would)\s+(?:tell|read|recite|"
-     r"give|say|sing)"),
-    ("exfiltration", 0.55,
-     r"\b(?:send|post|upload|exfiltrate|forward|transmit|leak|append)\s+(?:\w+\s+){0,4}?(?:conversation|chat\s+history|"
-     r"previous\s+messages|system\s+prompt|api\s+keys?|passwords?|credentials|secrets|user\s+data|tokens?)\b.{0,60}"
-     r"(?:https?://|\bto\s+(?:this|the\s+following|my)\s+(?:url|server|endpoint|webhook|address|email))"
-     r"|!\[[^\]\n]{0,80}\]\(https?://[^)\s]{0,200}[?&][\w-]+=(?:\{|\[|%7b|<|\$)"),
-    ("encoded_payload", 0.5,
-     r"\b(?:decode|decoded|base64|b64|hex|rot13|decrypt|deobfuscate|reverse)\b.{0,100}\b(?:follow|execute|run|obey|"
-     r"perform|carry\s+out|act\s+on|comply|do\s+what|instructions)\b"),
-)
+DEFAULT_THRESHOLD = 0.5
 _OBFUSCATED_WEIGHT = 0.5
 _TAGS_WEIGHT = 0.8
+_SPELLED_WEIGHT = 0.6
 _ZERO_WIDTH_WEIGHT = 0.35
 _BIDI_WEIGHT = 0.3
-_QUOTED_META = 0.2
-_QUOTED = 0.6
-_META = 0.6
+_QUOTED_META = 0.2  # a quoted match in a text that discusses injection
+_QUOTED = 0.8  # a quoted match otherwise (an attack pasted in a document is still an attack)
+_META = 0.6  # an unquoted match in a text that discusses injection
 
-_INVISIBLE = dict.fromkeys([0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x180E, 0x00AD, 0x2061, 0x2062, 0x2063, 0x2064])
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad\u2061\u2062\u2063\u2064"
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _TAG_CHARS = re.compile("[\U000e0000-\U000e007f]+")
 _ZW_IN_WORD = re.compile("[A-Za-z][\u200b\u200c\u200d\u2060\u00ad]+(?=[A-Za-z])")
-_CONFUSABLE = str.maketrans("асеһіјкорѕхуԁɡοαεικνρτυχ", "acehijkopsxydgoaeikvptux")
-_LEET = str.maketrans("013457@$!|", "oieastasii")
-_LEET_HINT = re.compile(r"[a-z][0134578@$!|][a-z]")
-_SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*+]){3,}[a-z](?![a-z])")
+# One table for everything folded after NFKC + lower(): invisibles and tag characters
+# dropped, Cyrillic/Greek look-alikes to Latin, typographic quotes to ASCII.
+_FOLD = {
+    **dict.fromkeys(map(ord, _INVISIBLE)),
+    **dict.fromkeys(range(0xE0000, 0xE0080)),
+    **str.maketrans("асеһіјкорѕхуԁɡοαεικνρτυχ", "acehijkopsxydgoaeikvptux"),
+    **str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u00ab": '"', "\u00bb": '"'}),
+}
+_FOLDABLE = re.compile("[" + "".join(re.escape(chr(c)) for c in _FOLD if c < 0xE0000) + "\U000e0000-\U000e007f]")
+_BLANKS = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
+_LEET = str.maketrans("013457$|", "oieastsi")
+_LEET_HIT = re.compile(r"[013457](?=[a-z])(?<=[a-z].)")  # a leet digit between two letters
+_SPACED_HIT = re.compile(r"[ .\-_*+][a-z][ .\-_*+][a-z][ .\-_*+][a-z](?![a-z])")
 _SPACED_WORD = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*+]){2,}[a-z](?![a-z])")
 _SPACED_SEP = re.compile(r"[ .\-_*+]")
 _SQUASHED_KEYWORDS = re.compile(
     r"(?:ignore|disregard|forget|bypass)\w{0,40}(?:instructions?|prompts?|rules)|systemprompt|doanythingnow|"
     r"developermode|jailbreak|(?:reveal|print|show)\w{0,12}prompt"
 )
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u00ab": '"', "\u00bb": '"'})
 _QUOTED_SPAN = re.compile(r"\"[^\"\n]{1,400}\"|(?<![a-z0-9])'[^'\n]{1,400}'(?![a-z])|`[^`\n]{1,400}`")
 _META_CONTEXT = re.compile(
-    r"\bprompt[\s-]injections?\b|\bjailbreak(?:s|ing)?\s+(?:attacks?|attempts?|prompts?|techniques?)\b|\binjection\s+"
-    r"attacks?\b|\bwhat\s+(?:does|do|is|are)\b|\bmeaning\s+of\b|\bexplain\b|\bexamples?\s+of\b|\bhow\s+(?:do|can|should|"
-    r"would)\s+(?:i|we|you)\s+(?:detect|prevent|defend|block|stop|mitigate|handle|protect|recogni[sz]e|test)|\bclassif"
-    r"|\bred[\s-]team|\bsecurity\s+(?:training|awareness|test|review)|\bguardrails?\b|\bsuch\s+as\b|\bphrases?\s+like\b"
+    r"prompt[\s-]injections?|injection\s+attacks?|jailbreak\s+(?:prompt|attack|attempt|technique|dataset|classif)|"
+    r"red[\s-]team|security\s+(?:review|training|awareness|course|test)|awareness\s+(?:course|training)|"
+    r"\bexamples?\s+of\b|\bphrases?\s+like\b|\bwhat\s+does\b.{0,80}\bmean\b|\bmeaning\s+of\b|\bdefend|"
+    r"\bdetect|\bclassif"
 )
+_DECODE_HINTS = ("decod", "base64", "b64", "hex", "encod", "rot13", "rot-13", "cipher", "decrypt")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){12,}(?![0-9A-Fa-f])")
-_ROT13_HINT = re.compile(r"rot-?13", re.IGNORECASE)
 _MAX_BLOBS = 16
 
 
 class InjectionResult(msgspec.Struct, frozen=True):
     score: float
-    rules: tuple[str, ...]
-    flagged: bool
+    rules: tuple[str, ...]  # matched rule names, strongest first
+    flagged: bool  # score >= the detector's threshold
 
 
 class InjectionDetector:
-    """Scores a text; `rules` replaces the default rule set, `extra_rules` adds to it
-    (each a (name, weight, regex) over lower-cased text)."""
+    """Scores texts for prompt injection. `rules` replaces the default rule set and
+    `extra_rules` adds site rules to it. `fast=False` scans every pattern over the whole
+    text instead of only at its lead words (a reference for tests; same scores, slower)."""
 
     def __init__(
         self,
         threshold: float = DEFAULT_THRESHOLD,
-        rules: Iterable[tuple[str, float, str]] | None = None,
-        extra_rules: Iterable[tuple[str, float, str]] = (),
+        rules: Iterable[Rule] | None = None,
+        extra_rules: Iterable[Rule] = (),
+        fast: bool = True,
     ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("injection threshold must be in (0, 1]")
         self.threshold = threshold
-        self._rules: list[tuple[str, float, re.Pattern[str]]] = []
-        for name, weight, rx in [*(_RULES if rules is None else rules), *extra_rules]:
-            if not 0.0 < weight < 1.0:
-                raise ValueError(f"injection rule {name!r}: weight must be in (0, 1)")
-            self._rules.append((name, weight, re.compile(rx, re.MULTILINE | re.IGNORECASE)))
+        self._rules = (*(RULES if rules is None else rules), *extra_rules)
+        self._by_lead: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+        self._scan: list[tuple[int, re.Pattern[str], tuple[str, ...]]] = []
+        for i, rule in enumerate(self._rules):
+            if not 0.0 < rule.weight < 1.0:
+                raise ValueError(f"injection rule {rule.name!r}: weight must be in (0, 1)")
+            for pattern in rule.patterns:
+                flags = re.MULTILINE if "^" in pattern.regex else 0
+                if pattern.leads and fast:
+                    regex = re.compile(pattern.regex, flags)
+                    for lead in pattern.leads.split():
+                        self._by_lead.setdefault(lead, []).append((i, regex))
+                elif pattern.leads:
+                    self._scan.append((i, re.compile(rf"(?<!\w)(?:{pattern.regex})", flags), ()))
+                else:
+                    self._scan.append((i, re.compile(pattern.regex, flags), rule.anchors if fast else ()))
+        leads = words_pattern(self._by_lead) if self._by_lead else "(?!)"
+        # every word start where a lead word begins (a lookahead, so a pass finds them all)
+        self._trigger = re.compile(rf"(?<!\w)(?=({leads})(?!\w))")
 
     def check(self, text: str) -> InjectionResult:
         value, rules = self.score(text)
         return InjectionResult(value, tuple(rules), value >= self.threshold)
 
     def score(self, text: str) -> tuple[float, list[str]]:
-        weights: dict[str, float] = {}
+        """(score in [0, 1], matched rule names strongest first)."""
         plain = _normalise(text)
-        quoted = [m.span() for m in _QUOTED_SPAN.finditer(plain)] if any(q in plain for q in "\"'`") else []
-        meta = _META_CONTEXT.search(plain) is not None
-        for name, weight, rx in self._rules:
-            for m in rx.finditer(plain):
-                inside = any(s <= m.start() and m.end() <= e for s, e in quoted)
-                factor = (_QUOTED_META if meta else _QUOTED) if inside else (_META if meta else 1.0)
-                weights[name] = max(weights.get(name, 0.0), weight * factor)
-                if factor == 1.0:
-                    break
-        hidden = False
-        for view in _hidden_views(text, plain):
-            for name, weight, rx in self._rules:
-                if weights.get(name, 0.0) < weight and rx.search(view):
-                    weights[name] = weight
+        weights = self._plain_weights(plain)
+        views, spelled = _hidden_views(text, plain)
+        hidden = spelled
+        if spelled:
+            weights["spelled_out"] = _SPELLED_WEIGHT
+        for view in views:
+            for i, _ in self._matches(view):
+                name = self._rules[i].name
+                if name not in weights:  # only what the plain text did not already show
+                    weights[name] = self._rules[i].weight
                     hidden = True
         if hidden:
             weights["obfuscated"] = _OBFUSCATED_WEIGHT
-        if _TAG_CHARS.search(text):
-            weights["unicode_tags"] = _TAGS_WEIGHT
-        if len(_ZW_IN_WORD.findall(text)) >= 2:
-            weights["zero_width"] = _ZERO_WIDTH_WEIGHT
-        if _BIDI.search(text):
-            weights["bidi_control"] = _BIDI_WEIGHT
+        if not text.isascii():
+            if _TAG_CHARS.search(text):
+                weights["unicode_tags"] = _TAGS_WEIGHT
+            if len(_ZW_IN_WORD.findall(text)) >= 2:
+                weights["zero_width"] = _ZERO_WIDTH_WEIGHT
+            if _BIDI.search(text):
+                weights["bidi_control"] = _BIDI_WEIGHT
         remaining = 1.0
         for w in weights.values():
             remaining *= 1.0 - w
-        return round(1.0 - remaining, 4), sorted(weights, key=lambda n: -weights[n])
+        return round(1.0 - remaining, 4), sorted(weights, key=lambda n: (-weights[n], n))
+
+    def _matches(self, text: str) -> Iterator[tuple[int, re.Match[str]]]:
+        """(rule index, match) for every pattern match: lead patterns tried where a lead
+        word starts, the others scanned when one of their anchors occurs."""
+        for t in self._trigger.finditer(text):
+            for i, regex in self._by_lead[t.group(1)]:
+                m = regex.match(text, t.start())
+                if m is not None:
+                    yield i, m
+        for i, regex, anchors in self._scan:
+            if not anchors or any(a in text for a in anchors):
+                yield from ((i, m) for m in regex.finditer(text))
+
+    def _plain_weights(self, plain: str) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        quoted: list[tuple[int, int]] = []
+        meta = None
+        for i, m in self._matches(plain):
+            if meta is None:  # looked at only once some rule has matched
+                quoted = [q.span() for q in _QUOTED_SPAN.finditer(plain)]
+                meta = _META_CONTEXT.search(plain) is not None
+            inside = any(s <= m.start() and m.end() <= e for s, e in quoted)
+            factor = (_QUOTED_META if meta else _QUOTED) if inside else (_META if meta else 1.0)
+            rule = self._rules[i]
+            weights[rule.name] = max(weights.get(rule.name, 0.0), rule.weight * factor)
+        return weights
 
 
 def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    text = _TAG_CHARS.sub("", text).lower().translate(_CONFUSABLE).translate(_QUOTES)
-    return re.sub(r"[ \t\u00a0]+", " ", text)
+    """NFKC, lower case, look-alike letters folded, invisibles dropped, blanks collapsed."""
+    if text.isascii():
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKC", text).lower()
+        if _FOLDABLE.search(text):
+            text = text.translate(_FOLD)
+    return _BLANKS.sub(" ", text) if ("  " in text or "\t" in text or "\u00a0" in text) else text
 
 
-def _hidden_views(original: str, plain: str) -> list[str]:
-    """Texts that a model would read but the plain view hides."""
+def _hidden_views(original: str, plain: str) -> tuple[list[str], bool]:
+    """Texts that a model would read but the plain view hides (only the lines concerned),
+    and whether letters spelled out one by one hide an injection keyword."""
     views: list[str] = []
-    for tags in _TAG_CHARS.findall(original):
-        views.append(_normalise("".join(chr(ord(c) - 0xE0000) for c in tags if 0xE0020 <= ord(c) <= 0xE007E)))
-    if _SPACED.search(plain):
-        views.append(_despaced(original))
-    if _LEET_HINT.search(plain):
-        leet = plain.translate(_LEET)
-        if leet != plain:
-            views.append(leet)
-    for blob in _decoded_blobs(original):
-        views.append(_normalise(blob))
-    if _ROT13_HINT.search(original):
-        views.append(_normalise(codecs.decode(original, "rot13")))
-    return views
+    spelled = False
+    if not original.isascii():
+        for tags in _TAG_CHARS.findall(original):
+            views.append(_normalise("".join(chr(ord(c) - 0xE0000) for c in tags if 0xE0020 <= ord(c) <= 0xE007E)))
+    if _SPACED_HIT.search(plain):
+        lines = [line for line in original.splitlines() if _SPACED_HIT.search(line.lower())]
+        view, spelled = _despaced("\n".join(lines))
+        views.append(view)
+    if len(_LEET_HIT.findall(plain)) >= 3:
+        views.append("\n".join(line.translate(_LEET) for line in plain.splitlines() if _LEET_HIT.search(line)))
+    if any(hint in plain for hint in _DECODE_HINTS):
+        views.extend(_normalise(blob) for blob in _decoded_blobs(original))
+        if "rot13" in plain or "rot-13" in plain:
+            views.append(_normalise(codecs.decode(original, "rot13")))
+    return views, spelled
 
 
-def _despaced(original: str) -> str:
-    """"i g n o r e  a l l" -> "ignore all": two or more spaces still separate words."""
-    lowered = unicodedata.normalize("NFKC", original).translate(_INVISIBLE).lower().translate(_CONFUSABLE)
+def _despaced(original: str) -> tuple[str, bool]:
+    """"i g n o r e  a l l" -> "ignore all" (two or more spaces still separate words), and
+    whether a spelled-out run hides a keyword even without word gaps ("ignoreallprevious...")."""
+    lowered = original.lower() if original.isascii() else _normalise(original.replace("  ", "\n"))
     chunks = re.split(r"\s{2,}|\n", lowered)
     squashed: list[str] = []
 
@@ -246,9 +228,7 @@ def _despaced(original: str) -> str:
         return word
 
     view = " ".join(_SPACED_WORD.sub(squash, chunk) for chunk in chunks)
-    if any(_SQUASHED_KEYWORDS.search(word) for word in squashed):
-        view += "\n ignore previous instructions"  # a spelled-out keyword with no word gaps
-    return view
+    return view, any(_SQUASHED_KEYWORDS.search(word) for word in squashed)
 
 
 def _decoded_blobs(text: str) -> list[str]:

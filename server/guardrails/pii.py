@@ -11,7 +11,13 @@ a 16-digit order number. Decisions (see tests/data/guardrails/README.md):
   or national trunk-prefix (`020 7946 0958`, `030/1234567`) numbers. Without `+` a
   separator is required, dates/decimals/versions are rejected, and a number right after
   an order/invoice/ticket/... label is taken as that id, not a phone.
-- ip: an IPv4 right after a version/section label (`version 1.2.3.4`) is not an address.
+- card: Luhn, and a real brand's IIN range and length; one kind of separator; trailing
+  groups that would break the number are dropped; a number labelled as another id
+  (IMEI, EAN, order, tracking, ...) is that id.
+- iban: known country and its length, mod 97; printed compact or in groups of four.
+- ssn: AAA-GG-SSSS outside the never-issued ranges; AAA GG SSSS only near "SSN".
+- ip: IPv4 octets 0-255 without leading zeros, IPv6 by `ipaddress`; an IPv4 right after
+  a version/section label (`version 1.2.3.4`) is not an address.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ _GENERIC_TLDS = frozenset("""
 """.split())
 _EMAIL = re.compile(
     r"(?<![\w.%+\-@/])"
-    r"([A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?)"
+    r"([A-Za-z0-9_](?:[A-Za-z0-9._%+'\-]{0,62}[A-Za-z0-9_%+\-])?)"
     r"@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24}))"
     r"(?![\w\-@]|\.[A-Za-z0-9])"
 )
@@ -70,13 +76,19 @@ _SEP = r"[ \u00a0.\-/]"
 _PHONE = re.compile(
     rf"(?<![\w+@/.\-#])(?:"
     # international: +CC or 00CC, then groups split by one separator or an (area) group
-    rf"(?P<intl>(?:\(\+[1-9]\d{{0,2}}\)|\+[1-9]\d{{0,13}}|00[1-9]\d{{0,13}})(?:(?:{_SP}?\(\d{{1,5}}\){_SP}?|{_SEP})\d{{1,12}})*)"
+    rf"(?P<intl>(?:\(\+[1-9]\d{{0,2}}\)|\+[1-9]\d{{0,13}}|00[1-9]\d{{0,13}})"
+    rf"(?:(?:{_SP}?\(\d{{1,5}}\){_SP}?|{_SEP})\d{{1,12}})*)"
     # NANP: optional 1, (NXX) or NXX, NXX, XXXX
     rf"|(?P<nanp>(?:1[ .\-])?(?:\({_SP}?[2-9]\d\d{_SP}?\){_SP}?|[2-9]\d\d[ \u00a0.\-])[2-9]\d\d[ \u00a0.\-]\d{{4}})"
     # national with a trunk prefix 0: (0AA) or 0AA, then 1-4 groups
     rf"|(?P<trunk>\(0\d{{1,4}}\){_SP}?\d{{2,8}}(?:{_SEP}\d{{2,8}}){{0,3}}|0\d{{1,4}}(?:{_SEP}\d{{2,8}}){{1,4}})"
     rf")(?!\w|[.\-/]\d)"
 )
+# a number continues a longer run of groups ("2024 0315 1430 2200", "DE89 3704 0044 ...")
+_CONTINUES = re.compile(r"[A-Za-z0-9]*\d[A-Za-z0-9]*[ \u00a0.\-/]$")
+_FOLLOWED = re.compile(r"[ \u00a0.\-/]?\d")
+# IBAN-shaped text (valid or not): digits inside are never phone numbers
+_IBAN_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
 _GROUPS = re.compile(r"\((\d+)\)|(\d+)")
 _ID_LABEL = re.compile(
     r"(?:\b(?:(?:order|invoice|ticket|case|ref|reference|tracking|transaction|txn|serial|sku|"
@@ -87,28 +99,51 @@ _ID_LABEL = re.compile(
     re.IGNORECASE,
 )
 _SSN_SHAPE = re.compile(r"^\d{3}([\- ])\d{2}\1\d{4}$")  # an SSN or an invalid one: never a phone
-_DATE_HEAD = re.compile(r"^\(?\d{1,2}[./\-]\d{1,2}[./\-](?:\d{4}|\d{2}(?!\d))")
+_DATE_HEAD = re.compile(r"^\(?\d{1,2}([./\-])\d{1,2}\1(?:19|20)\d\d(?!\d)")
+
+
+# Every character of a phone number is in this class, so the phone regex only needs to run
+# inside such runs (found fast: the pattern starts with a character class).
+_PHONE_WINDOW = re.compile(r"[(+\d][\d ()+.\-/\u00a0]{7,}")
 
 
 class PhoneDetector:
     kind = PHONE
 
     def detect(self, text: str) -> list[Finding]:
-        out = []
-        for m in _PHONE.finditer(text):
-            start, end = m.span()
-            kind = m.lastgroup
-            if kind == "intl":
-                end = self._intl_end(m.group(), start)
-                if end is None:
+        out: list[Finding] = []
+        ibans: list[tuple[int, int]] | None = None
+        for window in _PHONE_WINDOW.finditer(text):
+            for m in _PHONE.finditer(text, window.start(), window.end() + 1):
+                span = self._span(text, m)
+                if span is None:
                     continue
-            else:
-                if kind == "trunk" and not self._trunk_ok(m.group()):
-                    continue
-                if _ID_LABEL.search(text, max(0, start - 40), start):
-                    continue
-            out.append(Finding(PHONE, start, end, text[start:end]))
+                if ibans is None:
+                    ibans = [i.span() for i in _IBAN_SHAPE.finditer(text)]
+                if any(s <= span[0] < e for s, e in ibans):
+                    continue  # digits inside an IBAN-shaped string
+                out.append(Finding(PHONE, span[0], span[1], text[span[0] : span[1]]))
         return out
+
+    @classmethod
+    def _span(cls, text: str, m: re.Match[str]) -> tuple[int, int] | None:
+        start, end = m.span()
+        kind = m.lastgroup
+        if kind == "intl":
+            intl_end = cls._intl_end(m.group(), start)
+            if intl_end is None:
+                return None
+            end = intl_end
+        elif kind == "trunk" and not cls._trunk_ok(m.group()):
+            return None
+        elif _FOLLOWED.match(text, end):
+            return None  # more digit groups follow: a list or a longer number
+        if m.group()[0] != "+" and m.group()[:2] != "(+":
+            if _ID_LABEL.search(text, max(0, start - 40), start):
+                return None  # "order 415-555-0132": that order's id
+            if _CONTINUES.search(text, max(0, start - 24), start):
+                return None
+        return start, end
 
     @staticmethod
     def _intl_end(cand: str, start: int) -> int | None:
@@ -137,7 +172,9 @@ class PhoneDetector:
     @staticmethod
     def _trunk_ok(cand: str) -> bool:
         digits = sum(ch.isdigit() for ch in cand)
-        if not 9 <= digits <= 12 or cand.lstrip("(").startswith("00") or _DATE_HEAD.match(cand) or _SSN_SHAPE.match(cand):
+        if not 9 <= digits <= 12 or cand.lstrip("(").startswith("00"):
+            return False
+        if _DATE_HEAD.match(cand) or _SSN_SHAPE.match(cand):
             return False
         seps = set(re.sub(r"[\d()]", "", cand))
         return not ("." in seps and len(seps) > 1)
@@ -145,7 +182,16 @@ class PhoneDetector:
 
 # ---------------------------------------------------------------- payment card
 
-_CARD = re.compile(r"(?<![\w\-.])\d(?:[ \-]?\d){12,22}(?![\w\-]|[.,]\d)")
+# A number labelled as another kind of id is that id, even if it passes Luhn (IMEI, EAN, ...).
+_CARD_ID_LABEL = re.compile(
+    r"\b(?:imei|ean|gtin|upc|isbn|order|invoice|tracking|shipment|parcel|serial|sku|reference|ref|transaction|"
+    r"txn|ticket|case|account|acct|iccid|meid)(?:\s*(?:id|no|nr|number|num|code|#))?\.?\s*[:#=]?\s*$",
+    re.IGNORECASE,
+)
+# Patterns start with the character class and check the character before it with a
+# lookbehind placed after it ("\d(?<![\w.]\d)"): the regex engine can then skip ahead to
+# candidate characters instead of trying a leading lookbehind at every position (2-3x).
+_CARD = re.compile(r"\d(?<![\w\-.]\d)(?:[ \-]?\d){12,22}(?![\w\-]|[.,]\d)")
 _CARD_GROUP = re.compile(r"\d+")
 
 
@@ -156,7 +202,7 @@ class CardDetector:
         out = []
         for m in _CARD.finditer(text):
             found = self._card_in(m.group())
-            if found is not None:
+            if found is not None and _CARD_ID_LABEL.search(text, max(0, m.start() - 40), m.start()) is None:
                 length, brand = found
                 out.append(Finding(CARD, m.start(), m.start() + length, m.group()[:length], brand))
         return out
@@ -187,7 +233,8 @@ class CardDetector:
 
 # ---------------------------------------------------------------- IBAN
 
-_IBAN_HEAD = re.compile(r"(?<![\w\-])[A-Za-z]{2}\d{2}(?=[ \u00a0]?[A-Za-z0-9])")
+# the two check digits, right after a two-letter country code that starts a word
+_IBAN_HEAD = re.compile(r"\d(?<=(?<![\w\-])[A-Za-z]{2}\d)\d(?=[ \u00a0]?[A-Za-z0-9])")
 _IBAN_CHAR = re.compile(r"[ \u00a0]?([A-Za-z0-9])")
 
 
@@ -198,27 +245,32 @@ class IbanDetector:
         out: list[Finding] = []
         pos = 0
         while (m := _IBAN_HEAD.search(text, pos)) is not None:
-            pos = m.end()
-            country = m.group()[:2].upper()
+            pos, start = m.end(), m.start() - 2
+            country = text[start : m.start()].upper()
             want = IBAN_LENGTHS.get(country)
             if want is None:
                 continue
             # exactly the country's length in characters, allowing one space between them
-            end, chars, need = m.end(), [m.group().upper()], want - 4
+            end, chars, need = m.end(), [country, m.group()], want - 4
             while need and (c := _IBAN_CHAR.match(text, end)) is not None:
                 chars.append(c.group(1).upper())
                 end, need = c.end(), need - 1
             if need or (end < len(text) and (text[end].isalnum() or text[end] == "-")):
                 continue
+            found = text[start:end]
+            if " " in found or "\u00a0" in found:
+                groups = found.replace("\u00a0", " ").split(" ")
+                if any(len(g) != 4 for g in groups[:-1]) or _FOLLOWED.match(text, end):
+                    continue  # printed IBANs are grouped by four and end where the digits end
             if valid_iban("".join(chars)):
-                out.append(Finding(IBAN, m.start(), end, text[m.start() : end], country))
+                out.append(Finding(IBAN, start, end, found, country))
                 pos = end
         return out
 
 
 # ---------------------------------------------------------------- US SSN
 
-_SSN = re.compile(r"(?<![\w\-.])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\w\-]|[.,]\d)")
+_SSN = re.compile(r"(\d(?<![\w\-.]\d)\d\d)([\- ])(\d{2})\2(\d{4})(?![\w\-]|[.,]\d)")
 
 
 class SsnDetector:
@@ -238,8 +290,11 @@ _SSN_CONTEXT = re.compile(r"\b(?:ssn|social\s+security|ss#|ss\s+no)\b", re.IGNOR
 
 # ---------------------------------------------------------------- IP address
 
-_IPV4 = re.compile(r"(?<![\w.\-])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\w|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+_IPV4 = re.compile(r"(\d(?<![\w.\-]\d)\d{0,2})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\w|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)"
+)
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _VERSION_LABEL = re.compile(
     r"(?:\b(?:versions?|ver|v|release|rel|build|firmware|fw|patch|rev|revision|section|sect|"
     r"chapter|clause|paragraph|para|article|item|step|rule|oid)\.?\s*[:=]?\s*|==|[<>~^]=?|§\s*)$",
@@ -251,25 +306,41 @@ class IpDetector:
     kind = IP
 
     def detect(self, text: str) -> list[Finding]:
-        out = []
+        out = self._ipv6(text) if "::" in text or text.count(":") >= 7 else []
         if "." in text:
             for m in _IPV4.finditer(text):
-                octets = m.groups()
-                if any(int(o) > 255 or (len(o) > 1 and o[0] == "0") for o in octets):
+                if any(int(o) > 255 or (len(o) > 1 and o[0] == "0") for o in m.groups()):
                     continue
                 if _VERSION_LABEL.search(text, max(0, m.start() - 24), m.start()):
                     continue
+                if any(f.start <= m.start() < f.end for f in out):
+                    continue  # the tail of an IPv4-mapped IPv6 address
                 out.append(Finding(IP, m.start(), m.end(), m.group(), "ipv4"))
-        if "::" in text or text.count(":") >= 7:
-            for m in _IPV6.finditer(text):
-                cand = m.group()
-                if cand.count(":") < 2 or len(cand) < 3:
-                    continue
-                try:
-                    ipaddress.IPv6Address(cand)
-                except ValueError:
-                    continue
-                if cand == "::" or not any(c not in ":0" for c in cand):
-                    continue
-                out.append(Finding(IP, m.start(), m.end(), cand, "ipv6"))
+        return out
+
+    @staticmethod
+    def _ipv6(text: str) -> list[Finding]:
+        """IPv6 candidates, looked for only around colons (rare in prose, unlike hex letters)."""
+        out: list[Finding] = []
+        colon = text.find(":")
+        while colon != -1:
+            start = colon
+            while start > 0 and colon - start < 4 and text[start - 1] in _HEX_DIGITS:
+                start -= 1
+            m = _IPV6.match(text, start)
+            colon = text.find(":", colon + 1)
+            if m is None:
+                continue
+            while colon != -1 and colon < m.end():
+                colon = text.find(":", colon + 1)
+            cand = m.group()
+            if cand.count(":") < 2 or not any(c not in ":0" for c in cand):
+                continue  # "::", "0::0"
+            if "::" not in cand and all(len(g) <= 2 for g in cand.split(":")):
+                continue  # "7f:45:4c:46:02:01:01:00": a byte dump, not an address
+            try:
+                ipaddress.IPv6Address(cand)
+            except ValueError:
+                continue
+            out.append(Finding(IP, m.start(), m.end(), cand, "ipv6"))
         return out

@@ -1,0 +1,51 @@
+"""Hostile inputs: nothing may take super-linear time (a request body can be megabytes)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from server.guardrails import InjectionDetector, Scanner, StreamRestorer, TopicPolicy, redact
+
+SCANNER = Scanner()
+INJECTION = InjectionDetector()
+TOPICS = TopicPolicy(deny={"x": ["alpha beta", "gamma"]})
+
+HOSTILE = {
+    "digits": "1" * 50_000,
+    "digit groups": "1234 " * 10_000,
+    "dashed digits": "123-" * 12_000,
+    "dots": "1." * 25_000,
+    "colons": "a:" * 25_000,
+    "hex colons": "ab:" * 16_000,
+    "at signs": "a@" * 25_000,
+    "local part": "a" * 50_000 + "@",
+    "domain labels": "x@" + "a." * 25_000,
+    "letters": "a" * 50_000,
+    "spaced letters": "a " * 25_000,
+    "base64": "QUFB" * 12_500,
+    "iban heads": "DE89 " * 10_000,
+    "plus signs": "+1 " * 16_000,
+    "brackets": "[EMAIL_" * 7_000,
+    "quotes": "'a " * 16_000,
+    "begin key": "-----BEGIN RSA PRIVATE KEY-----\n" + "QUJD\n" * 10_000,
+    "leet": "1gn0r3 " * 7_000,
+    "newlines": "system:\n" * 6_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_linear_enough(name: str) -> None:
+    text = HOSTILE[name]
+    start = time.perf_counter()
+    findings = SCANNER.scan(text)
+    redacted, mapping = redact(text, findings)
+    INJECTION.score(text)
+    TOPICS.check(text)
+    restorer = StreamRestorer(mapping or {"[EMAIL_1]": "x"})
+    for i in range(0, len(text), 4096):
+        restorer.feed(text[i : i + 4096])
+    restorer.flush()
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2.0, f"{name}: {elapsed:.2f}s for {len(text)} characters"
