@@ -7,8 +7,23 @@ from typing import Annotated
 
 import typer
 
-from cli.commands import budgets, cache, config, egress, keys, models, providers, serve, spend, teams, top, traces
-from cli.commands import backup, bundles, doctor
+from cli.commands import (
+    backup,
+    budgets,
+    bundles,
+    cache,
+    config,
+    doctor,
+    egress,
+    keys,
+    models,
+    providers,
+    serve,
+    spend,
+    teams,
+    top,
+    traces,
+)
 from cli.context import Globals
 from server.settings import config_path
 

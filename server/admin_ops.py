@@ -34,6 +34,8 @@ class KeySpec(msgspec.Struct, forbid_unknown_fields=True):
     budget_tokens: int | None = None
     period: str = "monthly"
     allow_cloud: bool | None = None
+    sensitive: bool = False
+    guardrails: str | None = None
 
 
 class BudgetSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,6 +77,9 @@ def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
                       f"(configured: {', '.join(sorted(settings.models)) or 'none'})")
     _positive("rpm", spec.rpm)
     _positive("tpm", spec.tpm)
+    if spec.guardrails and spec.guardrails not in settings.guardrails.policies:
+        raise OpError(f"no guardrail policy '{spec.guardrails}' in [guardrails.policies] "
+                      f"(configured: {', '.join(sorted(settings.guardrails.policies)) or 'none'})")
     period = _check_limits(spec.budget_usd, spec.budget_tokens, spec.period)
     team_id = None
     if spec.team:
@@ -83,7 +88,8 @@ def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
         with conn:
             created = key_store.create_key(conn, spec.name, models=spec.models, expires_at=spec.expires_at,
                                            team_id=team_id, rpm=spec.rpm, tpm=spec.tpm,
-                                           allow_cloud=spec.allow_cloud)
+                                           allow_cloud=spec.allow_cloud, sensitive=spec.sensitive,
+                                           guardrails=spec.guardrails)
             if spec.budget_usd is not None or spec.budget_tokens is not None:
                 budget_store.set_budget(conn, "key", created.info.id, usd=spec.budget_usd,
                                         tokens=spec.budget_tokens, period=period,

@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from server.guardrails.config import GuardrailSettings
+
 DEFAULT_CONFIG = "gateway.toml"
 _SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
 SecretRef = Annotated[str, Meta(pattern=_SECRET_REF, description="env:NAME or file:PATH")]
@@ -156,6 +158,7 @@ class ModelSettings(_Strict):
     weights: dict[str, Annotated[float, Meta(gt=0)]] = {}
     description: str = ""
     cache: bool = True
+    guardrails: str | None = None  # a named policy of [guardrails.policies]
 
     def tiers(self) -> list[list[str]]:
         return [[entry] if isinstance(entry, str) else list(entry) for entry in self.route]
@@ -232,6 +235,7 @@ class Settings(_Strict):
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     airgap: AirgapSettings | None = None
+    guardrails: GuardrailSettings = GuardrailSettings()
     providers: dict[Name, ProviderSettings] = {}
     models: dict[Name, ModelSettings] = {}
     # Set by load_settings, not by the file.
@@ -304,6 +308,7 @@ def parse_settings(text: str | bytes, source: str = DEFAULT_CONFIG) -> Settings:
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     _check_routes(settings, source)
+    _check_guardrails(settings, source)
     return settings
 
 
@@ -319,10 +324,26 @@ def _check_routes(settings: Settings, source: str) -> None:
                         f"{source}: invalid configuration at key 'models.{alias}.route[{i}]': "
                         f"unknown provider '{provider}' (configured providers: {known})"
                     )
+        if model.guardrails and model.guardrails not in settings.guardrails.policies:
+            raise ConfigError(f"{source}: invalid configuration at key 'models.{alias}.guardrails': "
+                              f"no policy '{model.guardrails}' in [guardrails.policies]")
         for spec in model.weights:
             if spec not in specs:
                 raise ConfigError(f"{source}: invalid configuration at key 'models.{alias}.weights': "
                                   f"'{spec}' is not a target of this route")
+
+
+def _check_guardrails(settings: Settings, source: str) -> None:
+    """Compile every guardrail policy now, so a bad pattern stops the start with its key."""
+    from server.guardrails.runtime import Guard
+
+    policies = {"guardrails": settings.guardrails}
+    policies.update({f"guardrails.policies.{n}": p for n, p in settings.guardrails.policies.items()})
+    for key, policy in policies.items():
+        try:
+            Guard(policy)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: invalid configuration at key '{key}': {exc}") from None
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:

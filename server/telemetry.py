@@ -50,6 +50,8 @@ def build(ctx: "RequestContext") -> Trace:
             root["gate.cache.similarity"] = round(ctx.cache_hit.similarity, 4)
     if ctx.route_notes:
         root["gate.routing"] = "; ".join(ctx.route_notes)
+    if ctx.guard_notes:
+        root["gate.guardrails"] = "; ".join(ctx.guard_notes)
     if ctx.usage_estimated:
         root["gate.usage_estimated"] = True
     if ctx.error:
@@ -78,10 +80,15 @@ class OtlpExport:
         from opentelemetry import trace
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SimpleSpanProcessor,
+        )
 
         if exporter is None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
 
             exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces")  # type: ignore[union-attr]
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)

@@ -82,8 +82,9 @@ def admin_token(monkeypatch) -> str:
 
 
 def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
-             expires_at: float | None = None, **limits) -> str:
-    """A key; `limits` are KeySpec fields (rpm, tpm, team, budget_usd, budget_tokens, period)."""
+             expires_at: float | None = None, settings=None, **limits) -> str:
+    """A key; `limits` are KeySpec fields (rpm, tpm, team, budget_usd, budget_tokens, period,
+    sensitive, guardrails: pass `settings` when the spec names a policy)."""
     conn = store_db.connect(db_path)
     try:
         if not limits:
@@ -92,7 +93,7 @@ def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
         from server.settings import parse_settings
 
         spec = admin_ops.KeySpec(name=name, models=models, expires_at=expires_at, **limits)
-        return admin_ops.create_key(conn, parse_settings(""), spec).key
+        return admin_ops.create_key(conn, settings or parse_settings(""), spec).key
     finally:
         conn.close()
 

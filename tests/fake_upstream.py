@@ -15,6 +15,8 @@ play every failure:
     echo        answers with the request body it received as the message content
     flaky       fails every other request with HTTP 503
     slowstream  answers a stream at once, then waits `slow_seconds` before the first event
+    leak        an answer with an e-mail address and a phone number in it (split across chunks)
+    jsonok      the JSON {"name": "Ada", "age": 36};  jsonbad: {"name": "Ada"} (no age)
 
 Every request's body and headers are kept in `requests` for assertions.
 """
@@ -30,6 +32,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 WORDS = ["Hello", " from", " the", " fake", " upstream", "."]
+ANSWERS = {
+    "leak": ["Contact ", "jane.", "doe@exam", "ple.com", " or call ", "+1 415 ", "555 0132", "."],
+    "jsonok": ['{"name": ', '"Ada", "age": 36}'],
+    "jsonbad": ['{"name": ', '"Ada"}'],
+}
 
 
 def free_port() -> int:
@@ -124,7 +131,7 @@ class FakeUpstream:
         if failure is not None:
             return failure
         chat = request.path.endswith("/chat/completions")
-        words = [json.dumps(body)] if model == "echo" else WORDS
+        words = ANSWERS.get(model, [json.dumps(body)] if model == "echo" else WORDS)
         usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}
         if not body.get("stream"):
             choice = ({"index": 0, "message": {"role": "assistant", "content": "".join(words)},

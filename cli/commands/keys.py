@@ -62,6 +62,8 @@ def create(
     team: Annotated[str | None, typer.Option(help="Team (name or id); its budget applies too.")] = None,
     allow_cloud: Annotated[bool | None, typer.Option("--allow-cloud/--no-allow-cloud",
                                                      help="May it use cloud targets? (default: [egress] keys_default)")] = None,
+    sensitive: Annotated[bool, typer.Option("--sensitive", help="Its requests never go to a cloud target.")] = False,
+    guardrails: Annotated[str | None, typer.Option(help="A named policy of [guardrails.policies].")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a key and print its secret once."""
@@ -69,7 +71,7 @@ def create(
     expires_at = time.time() + parse_duration(expires) if expires else None
     spec = {"name": name, "models": model_list, "expires_at": expires_at, "team": team, "rpm": rpm,
             "tpm": tpm, "budget_usd": budget, "budget_tokens": budget_tokens, "period": period,
-            "allow_cloud": allow_cloud}
+            "allow_cloud": allow_cloud, "sensitive": sensitive, "guardrails": guardrails}
     created = _run(ctx, "create_key", spec)
     if json:
         print_json({"key": created["key"], **created["info"]})

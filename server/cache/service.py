@@ -45,7 +45,9 @@ class Cache:
     def threshold(self) -> float:
         if self.settings.threshold is not None:
             return self.settings.threshold
-        from server.cache.defaults import DEFAULT_THRESHOLD  # measured by scripts/eval-cache
+        from server.cache.defaults import (
+            DEFAULT_THRESHOLD,  # measured by scripts/eval-cache
+        )
 
         return DEFAULT_THRESHOLD
 

@@ -14,8 +14,17 @@ StreamRestorer hold one request's placeholders.
 """
 
 from server.guardrails.base import BUILTIN_KINDS, Finding
-from server.guardrails.detectors import CustomPattern, Scanner, WordList, resolve_overlaps
-from server.guardrails.injection import DEFAULT_THRESHOLD, InjectionDetector, InjectionResult
+from server.guardrails.detectors import (
+    CustomPattern,
+    Scanner,
+    WordList,
+    resolve_overlaps,
+)
+from server.guardrails.injection import (
+    DEFAULT_THRESHOLD,
+    InjectionDetector,
+    InjectionResult,
+)
 from server.guardrails.injection_rules import P, Rule
 from server.guardrails.redact import Redactor, StreamRestorer, redact, restore
 from server.guardrails.topics import TopicPolicy, TopicResult

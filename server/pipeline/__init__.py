@@ -1,11 +1,10 @@
 """The request path, in order. Each stage is one module with `stage(ctx, state)`.
 
-    authenticate -> parse -> resolve -> throttle -> lookup -> reserve -> dispatch
-    -> respond -> settle -> record
+    authenticate -> parse -> guard_input -> resolve -> throttle -> lookup -> reserve
+    -> dispatch -> guard_output + respond -> settle -> record
 
 A stage may answer at once (lookup, on a cache hit) by returning the output. settle and
-record run once for every request, however it ended (`finish`). The guardrails issue
-inserts guard_input and guard_output here and nowhere else.
+record run once for every request, however it ended (`finish`).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from server.http import ClientGone, Incoming, JsonOut, StreamOut
 from server.pipeline import (
     authenticate,
     dispatch,
+    guard_input,
     lookup,
     parse,
     record,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 BEFORE_DISPATCH = (
     ("authenticate", authenticate.stage),
     ("parse", parse.stage),
+    ("guard_input", guard_input.stage),
     ("resolve", resolve.stage),
     ("throttle", throttle.stage),
     ("lookup", lookup.stage),
@@ -81,6 +82,8 @@ async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | St
                 marks.append((name, start, perf_counter()))
             if early is not None:
                 break
+        if early is None and not ctx.stream:
+            early = respond.json_out(ctx)  # guard_output may still refuse the answer
     except GatewayError as error:
         ctx.fail(error)
         finish(ctx, state)
@@ -96,8 +99,7 @@ async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | St
     if isinstance(early, StreamOut):
         early.finish = lambda: finish(ctx, state)
         return early
-    if ctx.stream and early is None:
+    if early is None:
         return respond.stream_out(ctx, state, lambda: finish(ctx, state))
-    out = early if early is not None else respond.json_out(ctx)
-    out.finish = lambda: finish(ctx, state)  # the caller runs it once the answer has gone
-    return out
+    early.finish = lambda: finish(ctx, state)  # the caller runs it once the answer has gone
+    return early

@@ -41,6 +41,10 @@ class RequestContext:
     # Routing decisions (egress, context window) for the ledger row and the trace.
     route_notes: list[str] = field(default_factory=list)
     must_stay_local: bool = False
+    # Guardrails: the policy, what the checks noted, the answer's restorer/redactor.
+    guard: Any = None
+    guard_notes: list[str] = field(default_factory=list)
+    output_guard: Any = None
     holding: "ProviderHealth | None" = None  # the provider this request is counted on
     target: Target | None = None
     reply: Reply | None = None

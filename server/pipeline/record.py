@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from server.pipeline.context import RequestContext
 from server import telemetry
 from server.cache.store import NewEntry
+from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def stage(ctx: RequestContext, state: GatewayState) -> None:
         attempts=",".join(ctx.attempts) or None,
         route="; ".join(ctx.route_notes) or None,
         cache=ctx.cache_status,
+        guard="; ".join(ctx.guard_notes) or None,
         similarity=ctx.cache_hit.similarity if ctx.cache_status == "SEMANTIC_HIT" else None,
         error=ctx.error,
     ), trace)

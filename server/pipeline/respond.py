@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from server.cache import render as cache_render
 from server.errors import (
     BudgetExceeded,
     GatewayError,
@@ -19,8 +20,8 @@ from server.errors import (
     UpstreamUnavailable,
     render,
 )
-from server.cache import render as cache_render
 from server.http import JsonOut, StreamOut
+from server.pipeline import guard_output
 from server.pipeline.context import RequestContext
 from server.pipeline.throttle import rate_headers
 from server.sse import DONE_EVENT, event
@@ -66,7 +67,7 @@ def json_out(ctx: RequestContext) -> JsonOut:
         ctx.output_text.append(view.text())
         ctx.finish_reason = view.choices[0].finish_reason if view.choices else None
     ctx.ttfb_ms = ctx.elapsed_ms()
-    return JsonOut(reply.body, reply.status, headers(ctx))
+    return JsonOut(guard_output.json_body(ctx, reply.body), reply.status, headers(ctx))
 
 
 def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
@@ -75,13 +76,17 @@ def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
     assert entry is not None
     ctx.ttfb_ms = ctx.elapsed_ms()
     if not ctx.stream:
-        return JsonOut(cache_render.body(entry, ctx.op), 200, headers(ctx))
+        return JsonOut(guard_output.json_body(ctx, cache_render.body(entry, ctx.op)), 200, headers(ctx))
+    guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
 
     async def replay() -> AsyncIterator[bytes]:
         try:
             for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
-                yield event(data)
+                yield event(guard(data) if guard is not None else data)
             yield DONE_EVENT
+        except GatewayError as error:
+            ctx.fail(error)
+            yield event(render(error))
         except BaseException:
             ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
             raise
@@ -103,6 +108,7 @@ async def relay(ctx: RequestContext, state: GatewayState,
     # A budgeted stream may not outgrow its reservation (an upstream ignoring max_tokens).
     allowance = ctx.worst_out if ctx.budgets and state.settings.budgets.cut_streams else None
     pieces = 0
+    guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
     try:
         async for data in chunks:
             if ctx.ttfb_ms is None:
@@ -132,6 +138,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
                     if not chunk.choices:
                         continue
                     data = _without_usage(data)
+            if guard is not None and chunk.choices:
+                data = guard(data)
             yield event(data)
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
@@ -139,6 +147,9 @@ async def relay(ctx: RequestContext, state: GatewayState,
         yield DONE_EVENT
     except GatewayError as error:
         ctx.fail(error)
+        held = guard.rest() if guard is not None else None
+        if held is not None:
+            yield event(held)
         yield event(render(error))
     except BaseException:  # the client went away (cancel) or the server is stopping
         ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"

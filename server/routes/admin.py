@@ -8,18 +8,18 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 
 from server import admin_ops
+from server.cache import store as cache_store
 from server.errors import InvalidRequest, NotFound, Unauthorized
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
 from server.providers.health import check_all
 from server.state import GatewayState
-from server.cache import store as cache_store
 from server.stats import window_stats
 from server.store import budgets as budget_store
-from server.store import traces as trace_store
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
 from server.store import teams as team_store
+from server.store import traces as trace_store
 from server.wire import encode
 
 

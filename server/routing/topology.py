@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from server.guardrails.runtime import Guard
 from server.providers.base import Provider
 from server.providers.registry import build_provider
 from server.routing.health import HealthMonitor, ProviderHealth
@@ -30,6 +31,7 @@ class Topology:
     health: dict[str, ProviderHealth]
     routes: dict[str, Route]
     monitor: HealthMonitor
+    guards: dict[str | None, Guard]
 
     @property
     def ready(self) -> bool:
@@ -51,7 +53,14 @@ async def build(settings: Settings, session: aiohttp.ClientSession, previous: To
     routes = build_routes(settings, providers, health)
     monitor = HealthMonitor(providers, health, settings.routing.health_interval_s)
     monitor.start()
-    return Topology(providers, health, routes, monitor)
+    return Topology(providers, health, routes, monitor, build_guards(settings))
+
+
+def build_guards(settings: Settings) -> dict[str | None, Guard]:
+    g = settings.guardrails
+    guards: dict[str | None, Guard] = {None: Guard(g)}
+    guards.update({name: Guard(policy, name) for name, policy in g.policies.items()})
+    return guards
 
 
 async def retire(old: Topology, new: Topology) -> None:

@@ -36,6 +36,8 @@ class Principal:
     budgeted: bool = False          # a budget applies (the key's or its team's)
     allow_cloud: bool | None = None  # None: [egress] keys_default
     expires_at: float | None = None
+    sensitive: bool = False          # never to a cloud target
+    guardrails: str | None = None    # a named guardrail policy
 
     def may_use(self, alias: str) -> bool:
         return self.models is None or alias in self.models
@@ -55,6 +57,8 @@ class KeyInfo(msgspec.Struct):
     rpm: int | None = None
     tpm: int | None = None
     allow_cloud: bool | None = None
+    sensitive: bool = False
+    guardrails: str | None = None
 
 
 class CreatedKey(msgspec.Struct):
@@ -79,12 +83,12 @@ def _status(row_expires: float | None, row_revoked: float | None, now: float) ->
 
 
 _COLUMNS = ("k.id, k.name, k.prefix, k.models, k.created_at, k.expires_at, k.revoked_at, k.rotated_at, "
-            "t.name, k.rpm, k.tpm, k.allow_cloud")
+            "t.name, k.rpm, k.tpm, k.allow_cloud, k.sensitive, k.guardrails")
 _FROM = "FROM keys k LEFT JOIN teams t ON t.id = k.team_id"
 
 
 def _info(row: tuple, now: float | None = None) -> KeyInfo:
-    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm, cloud = row
+    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm, cloud, sensitive, guard = row
     return KeyInfo(
         id=kid,
         name=name,
@@ -99,22 +103,25 @@ def _info(row: tuple, now: float | None = None) -> KeyInfo:
         rpm=rpm,
         tpm=tpm,
         allow_cloud=None if cloud is None else bool(cloud),
+        sensitive=bool(sensitive),
+        guardrails=guard,
     )
 
 
 def create_key(conn: apsw.Connection, name: str, *, models: list[str] | None = None,
                expires_at: float | None = None, team_id: str | None = None,
                rpm: int | None = None, tpm: int | None = None,
-               allow_cloud: bool | None = None) -> CreatedKey:
+               allow_cloud: bool | None = None, sensitive: bool = False,
+               guardrails: str | None = None) -> CreatedKey:
     secret = new_secret()
     kid = "key_" + secrets.token_hex(6)
     now = time.time()
     try:
         conn.execute(
             "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at, team_id, rpm, tpm, "
-            "allow_cloud) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "allow_cloud, sensitive, guardrails) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kid, name, hash_secret(secret), secret[:12], _models_json(models), now, expires_at,
-             team_id, rpm, tpm, allow_cloud),
+             team_id, rpm, tpm, allow_cloud, int(sensitive), guardrails),
         )
     except apsw.ConstraintError:
         raise KeyError_(f"a key named '{name}' already exists") from None
@@ -172,15 +179,16 @@ def authenticate(conn: apsw.Connection, secret: str, now: float, digest: bytes |
     row = conn.execute(_AUTH, (digest,)).fetchone()
     if row is None or not hmac.compare_digest(row[0], digest):
         return None
-    _, kid, name, models, expires, revoked, team_id, rpm, tpm, cloud, budgeted = row
+    _, kid, name, models, expires, revoked, team_id, rpm, tpm, cloud, sensitive, guard, budgeted = row
     if _status(expires, revoked, now) != "active":
         return None
     return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None,
-                     team_id, rpm, tpm, bool(budgeted), None if cloud is None else bool(cloud), expires)
+                     team_id, rpm, tpm, bool(budgeted), None if cloud is None else bool(cloud), expires,
+                     bool(sensitive), guard)
 
 
 _AUTH = ("SELECT k.hash, k.id, k.name, k.models, k.expires_at, k.revoked_at, k.team_id, k.rpm, k.tpm, "
-         "k.allow_cloud, "
+         "k.allow_cloud, k.sensitive, k.guardrails, "
          "EXISTS(SELECT 1 FROM budgets b WHERE (b.scope = 'key' AND b.owner_id = k.id) "
          "OR (b.scope = 'team' AND b.owner_id = k.team_id)) FROM keys k WHERE k.hash = ?")
 

@@ -29,6 +29,7 @@ class LedgerRow(msgspec.Struct, kw_only=True):
     route: str | None = None
     cache: str | None = None
     similarity: float | None = None
+    guard: str | None = None
     error: str | None = None
 
 

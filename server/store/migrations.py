@@ -224,4 +224,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0010_key_guardrails",
+        """
+        ALTER TABLE keys ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;  -- never to the cloud
+        ALTER TABLE keys ADD COLUMN guardrails TEXT;                       -- a named policy
+        ALTER TABLE ledger ADD COLUMN guard TEXT;                          -- what the checks found
+        """,
+    ),
 ]

@@ -145,3 +145,19 @@ def test_egress_show_and_allow_cloud(cfg, monkeypatch):
     assert gate(cfg, "egress", "allow-cloud", "maybe").exit_code == 1
     key = json.loads(gate(cfg, "keys", "create", "--name", "c", "--allow-cloud", "--json").stdout)
     assert key["allow_cloud"] is True
+
+
+def test_keys_with_guardrails_and_sensitive(cfg):
+    text = cfg.read_text() + '\n[guardrails.policies.strict]\npii_action = "block"\n'
+    cfg.write_text(text)
+    info = json.loads(gate(cfg, "keys", "create", "--name", "hr", "--sensitive", "--guardrails", "strict",
+                           "--json").stdout)
+    assert info["sensitive"] is True and info["guardrails"] == "strict"
+    bad = gate(cfg, "keys", "create", "--name", "x", "--guardrails", "lenient")
+    assert bad.exit_code == 1 and "no guardrail policy 'lenient'" in bad.stderr
+
+
+def test_a_bad_guardrail_pattern_stops_the_config(cfg):
+    cfg.write_text(cfg.read_text() + '\n[guardrails]\ncustom = { ticket = "(unclosed" }\n')
+    bad = gate(cfg, "config", "check")
+    assert bad.exit_code == 1 and "guardrails" in bad.stderr and "invalid regex" in bad.stderr

@@ -42,9 +42,10 @@ def test_cut_stream_ends_with_an_error_event_and_no_done(gate, key):
     raw = resp.read()  # http.client decodes the chunked body; the socket has a deadline
     events = _events(raw)
     assert "[DONE]" not in events and b"[DONE]" not in raw
-    assert len(events) == 3, events
-    first, second = (json.loads(e) for e in events[:2])
-    assert [first["choices"][0]["delta"]["content"], second["choices"][0]["delta"]["content"]] == ["Hello", " from"]
+    # The two pieces that arrived are all delivered (the output guard streams whole words and
+    # hands over what it held back before the error event).
+    texts = [json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1]]
+    assert "".join(texts) == "Hello from"
     last = json.loads(events[-1])
     assert set(last) == {"error"}
     assert last["error"]["code"] == "upstream_unavailable"

@@ -44,8 +44,8 @@ async def test_enter_opens_the_trace_and_escape_comes_back(top, gateway):
         await wait_until(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace screen")
         spans = app.screen.query_one(SpanTable)
         await wait_until(pilot, lambda: "spans" in str(spans.border_title), "the stored trace")
-        await wait_for_screen(pilot, gateway.failover_id, "down:x 502 → fake:fail500 500", "→ down:x 502",
-                              "gate.dispatch", "gate.authenticate", "█")  # the stages, attempts, bars
+        await wait_for_screen(pilot, gateway.failover_id, "down:x 502 → fake:fail500 500", "gate.dispatch",
+                              "gate.parse", "gate.authenticate", "█")  # the stages, attempts, bars
         rows = [label(s, d).plain for s, d in zip(spans.spans, depths(spans.spans), strict=True)]
         assert rows[0].startswith("chat")  # the request's own span, the stages inside it
         assert "  gate.dispatch" in rows and "    → fake:ok 200" in rows

@@ -8,7 +8,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from cli.tui.model import (Snapshot, bar, budget_fraction, budget_style, count, ms, pct, usd)
+from cli.tui.model import (
+    Snapshot,
+    bar,
+    budget_fraction,
+    budget_style,
+    count,
+    ms,
+    pct,
+    usd,
+)
 
 
 class TrafficPanel(Vertical):
