@@ -597,6 +597,9 @@ path = "gate.db"
 [cache]
 enabled = false   # the proxy path itself; scripts/bench_cache.py measures the cache
 
+[guardrails]
+enabled = {guardrails}   # --guardrails: the default policy's input and output checks
+
 [providers.fake]
 kind = "openai"
 url = "http://127.0.0.1:{upstream}/v1"
@@ -702,7 +705,7 @@ def bench(args: argparse.Namespace, procs: Procs, work: Path) -> Result:
     gw_cpu, load_cpu = (args.gateway_cpu, args.load_cpu) if cores >= 2 and not args.no_pin else (None, None)
     result = Result(machine_facts(), {
         "gateway_cpu": gw_cpu, "load_cpu": load_cpu, "workers": 1, "auth": True, "ledger": True,
-        "budget_and_rate_limits": args.limits,
+        "budget_and_rate_limits": args.limits, "guardrails": args.guardrails,
         "pairs": args.pairs, "stream_pairs": args.stream_pairs,
         "stream_interval_ms": args.stream_interval_ms, "workdir": str(work)})
     if load_cpu is not None:
@@ -715,7 +718,8 @@ def bench(args: argparse.Namespace, procs: Procs, work: Path) -> Result:
     up_port = start_upstream(procs, load_cpu, work, args.stream_interval_ms)
     gw_port = args.port or free_port()
     config = work / "gateway.toml"
-    config.write_text(GATEWAY_TOML.format(port=gw_port, upstream=up_port, alias=ALIAS, model=UPSTREAM_MODEL))
+    config.write_text(GATEWAY_TOML.format(port=gw_port, upstream=up_port, alias=ALIAS, model=UPSTREAM_MODEL,
+                                          guardrails=str(args.guardrails).lower()))
     log(quiet, "creating a virtual key")
     token = create_key(config, args.limits)
     log(quiet, f"starting the gateway on core {gw_cpu} (port {gw_port})")
@@ -805,6 +809,8 @@ def print_table(r: Result) -> None:
     console = Console(width=None if sys.stdout.isatty() else 110)
     m, s = r.machine, r.setup
     what = "auth + ledger + budget + rpm/tpm limits" if s.get("budget_and_rate_limits") else "auth + ledger"
+    if s.get("guardrails"):
+        what += " + guardrails"
     console.print(f"[bold]gate bench[/]: the gateway's overhead ({what} on, 1 worker)\n"
                   f"{m['cpu']} · {m['cores']} cores · Python {m['python']} · Linux {m['kernel']} · "
                   f"granian {m['versions']['granian']} · litestar {m['versions']['litestar']} · "
@@ -870,6 +876,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--port", type=int, default=0, help="gateway port (default: a free one)")
+    parser.add_argument("--guardrails", action="store_true",
+                        help="turn on the default guardrail policy (PII, injection, output checks)")
     parser.add_argument("--limits", action="store_true",
                         help="also give the key a budget and rpm/tpm limits (too high to refuse), "
                              "so every request reserves, throttles and settles")

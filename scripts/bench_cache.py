@@ -93,7 +93,8 @@ def exact_hit(n: int, cpu: int, load_cpu: int) -> dict:
         port = bench.free_port()
         config = work / "gateway.toml"
         config.write_text(bench.GATEWAY_TOML.format(port=port, upstream=up, alias=bench.ALIAS,
-                                                    model=bench.UPSTREAM_MODEL).replace("enabled = false", "enabled = true"))
+                                                    model=bench.UPSTREAM_MODEL, guardrails="false")
+                          .replace("enabled = false   # the proxy", "enabled = true   # the proxy"))
         token = bench.create_key(config, False)
         log = work / "gateway.log"
         serve = procs.start("gateway", bench.serve_command(config, port), cpu, log, env=bench.child_env())

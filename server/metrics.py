@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 
 import apsw
+import numpy as np
 
 from server.store.ledger import LedgerRow
 from server.store.traces import Trace
@@ -38,50 +39,73 @@ def _labels(**kv: object) -> str:
 
 
 class Batch:
-    """The deltas of one ledger batch, written in its transaction."""
+    """The counts of one ledger batch, added in its transaction.
+
+    Per row only tuples are counted and seconds appended (a few microseconds: this runs on
+    the writer thread, which shares the interpreter with the event loop); label strings
+    and histogram buckets are made once per batch, in write().
+    """
 
     def __init__(self) -> None:
-        self.values: dict[tuple[str, str], float] = defaultdict(float)
-
-    def _observe(self, name: str, labels: dict, seconds: float) -> None:
-        for le in BUCKETS:
-            if seconds <= le:
-                self.values[(f"{name}_bucket", _labels(**labels, le=le))] += 1
-        self.values[(f"{name}_bucket", _labels(**labels, le="+Inf"))] += 1
-        self.values[(f"{name}_sum", _labels(**labels))] += seconds
-        self.values[(f"{name}_count", _labels(**labels))] += 1
+        self.counts: dict[tuple, float] = defaultdict(float)
+        self.seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
 
     def add(self, row: LedgerRow, trace: Trace | None) -> None:
         alias = row.alias or "-"
-        v = self.values
-        v[("gate_requests_total", _labels(alias=alias, code=f"{row.status // 100}xx", cache=row.cache or "none"))] += 1
-        v[("gate_tokens_total", _labels(alias=alias, direction="input"))] += row.input_tokens
-        v[("gate_tokens_total", _labels(alias=alias, direction="output"))] += row.output_tokens
-        v[("gate_cost_usd_total", _labels(alias=alias))] += row.cost
-        self._observe("gate_request_duration_seconds", {"alias": alias}, row.latency_ms / 1000)
+        c = self.counts
+        c[("gate_requests_total", alias, row.status // 100, row.cache or "none")] += 1
+        c[("gate_tokens_total", alias, "input")] += row.input_tokens
+        c[("gate_tokens_total", alias, "output")] += row.output_tokens
+        c[("gate_cost_usd_total", alias)] += row.cost
+        self.seconds[("gate_request_duration_seconds", alias)].append(row.latency_ms / 1000)
         if row.stream and row.ttfb_ms is not None:
-            self._observe("gate_time_to_first_token_seconds", {"alias": alias}, row.ttfb_ms / 1000)
+            self.seconds[("gate_time_to_first_token_seconds", alias)].append(row.ttfb_ms / 1000)
         if trace is None:
             return
         upstream = 0.0
         for span in trace.spans:
-            target = span.attributes.get("gate.target")
+            target = span.attributes.get("gate.target") if span.attributes else None
             if target is None:
                 continue
             upstream += span.duration_ms
             outcome = "ok" if span.status == "ok" else str(span.attributes.get("gate.status", "error"))
-            v[("gate_upstream_attempts_total", _labels(target=target, outcome=outcome))] += 1
+            c[("gate_upstream_attempts_total", target, outcome)] += 1
         if upstream:
-            self._observe("gate_upstream_duration_seconds", {"alias": alias}, upstream / 1000)
+            self.seconds[("gate_upstream_duration_seconds", alias)].append(upstream / 1000)
         first_byte = row.ttfb_ms if row.ttfb_ms is not None else row.latency_ms
-        self._observe("gate_overhead_seconds", {"alias": alias}, max(0.0, first_byte - upstream) / 1000)
+        self.seconds[("gate_overhead_seconds", alias)].append(max(0.0, first_byte - upstream) / 1000)
+
+    def rows(self) -> list[tuple[str, str, float]]:
+        out = []
+        for key, value in self.counts.items():
+            name = key[0]
+            if name == "gate_requests_total":
+                labels = _labels(alias=key[1], code=f"{key[2]}xx", cache=key[3])
+            elif name == "gate_tokens_total":
+                labels = _labels(alias=key[1], direction=key[2])
+            elif name == "gate_upstream_attempts_total":
+                labels = _labels(target=key[1], outcome=key[2])
+            else:
+                labels = _labels(alias=key[1])
+            out.append((name, labels, value))
+        edges = np.asarray(BUCKETS)
+        for (name, alias), values in self.seconds.items():
+            v = np.asarray(values)
+            # Per bucket (not cumulative): render() sums them up.
+            per = np.bincount(np.searchsorted(edges, v, side="left"), minlength=len(BUCKETS) + 1)
+            for i, n in enumerate(per):
+                if n:
+                    le = "+Inf" if i == len(BUCKETS) else f"{BUCKETS[i]:g}"
+                    out.append((f"{name}_bucket", _labels(alias=alias, le=le), float(n)))
+            out.append((f"{name}_sum", _labels(alias=alias), float(v.sum())))
+            out.append((f"{name}_count", _labels(alias=alias), float(len(v))))
+        return out
 
     def write(self, conn: apsw.Connection) -> None:
         """Inside the caller's transaction."""
         conn.executemany(
             "INSERT INTO metrics(name, labels, value) VALUES (?, ?, ?) "
-            "ON CONFLICT(name, labels) DO UPDATE SET value = value + excluded.value",
-            [(name, labels, value) for (name, labels), value in self.values.items()])
+            "ON CONFLICT(name, labels) DO UPDATE SET value = value + excluded.value", self.rows())
 
 
 def render(conn: apsw.Connection, gauges: list[tuple[str, str, str, float]]) -> str:
@@ -98,7 +122,10 @@ def render(conn: apsw.Connection, gauges: list[tuple[str, str, str, float]]) -> 
         kind = "histogram" if family in HISTOGRAMS else "counter"
         out.append(f"# HELP {family} {text}")
         out.append(f"# TYPE {family} {kind}")
-        for name, labels, value in by_family.get(family, []):
+        samples = by_family.get(family, [])
+        if kind == "histogram":
+            samples = _cumulative(samples)
+        for name, labels, value in samples:
             out.append(f"{name}{{{labels}}} {value:g}" if labels else f"{name} {value:g}")
     grouped: dict[str, tuple[str, list[tuple[str, float]]]] = {}
     for name, help_text, labels, value in gauges:  # a family's samples must be contiguous
@@ -108,6 +135,25 @@ def render(conn: apsw.Connection, gauges: list[tuple[str, str, str, float]]) -> 
         out.append(f"# TYPE {name} gauge")
         out.extend(f"{name}{{{labels}}} {value:g}" if labels else f"{name} {value:g}" for labels, value in samples)
     return "\n".join(out) + "\n"
+
+
+def _cumulative(samples: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+    """Buckets are stored per bucket; Prometheus wants every `le` bucket counting all below."""
+    per: dict[str, dict[str, float]] = defaultdict(dict)
+    rest = []
+    for name, labels, value in samples:
+        if name.endswith("_bucket"):
+            base, _, le = labels.rpartition('le="')
+            per[(name, base)][le.rstrip('"')] = value  # type: ignore[index]
+        else:
+            rest.append((name, labels, value))
+    out = []
+    for (name, base), counts in per.items():  # type: ignore[misc]
+        total = 0.0
+        for le in [*(f"{b:g}" for b in BUCKETS), "+Inf"]:
+            total += counts.get(le, 0.0)
+            out.append((name, f'{base}le="{le}"', total))
+    return out + rest
 
 
 def gauges(state) -> list[tuple[str, str, str, float]]:
