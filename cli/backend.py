@@ -263,3 +263,13 @@ def backend_for(g) -> Backend:
     if g.url:
         return RemoteBackend(g.url, g.admin_token)
     return LocalBackend(g.settings())
+
+
+def call(ctx, method: str, *args):
+    """Run one admin operation for a command; a failure prints its reason and exits 1."""
+    from cli.context import fail, globals_
+
+    try:
+        return getattr(backend_for(globals_(ctx)), method)(*args)
+    except BackendError as exc:
+        fail(str(exc))

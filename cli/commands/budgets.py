@@ -8,20 +8,14 @@ import typer
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
-from cli.context import console, fail, globals_, print_json, when
+from cli.backend import call as _run
+from cli.context import console, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Budgets on keys and teams, and their alerts.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-
-def _run(ctx: typer.Context, method: str, *args):
-    try:
-        return getattr(backend_for(globals_(ctx)), method)(*args)
-    except BackendError as exc:
-        fail(str(exc))
 
 
 @app.command("set")

@@ -7,18 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
-from cli.context import console, fail, globals_, print_json, when
+from cli.backend import call as _run
+from cli.context import console, print_json, when
 
 app = typer.Typer(help="The answer cache (exact and semantic).", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-
-def _run(ctx: typer.Context, method: str, *args):
-    try:
-        return getattr(backend_for(globals_(ctx)), method)(*args)
-    except BackendError as exc:
-        fail(str(exc))
 
 
 @app.command("stats")

@@ -9,20 +9,14 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
-from cli.context import console, fail, globals_, parse_duration, print_json, when
+from cli.backend import call as _run
+from cli.context import console, parse_duration, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage virtual keys.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
-
-def _run(ctx: typer.Context, method: str, *args):
-    try:
-        return getattr(backend_for(globals_(ctx)), method)(*args)
-    except BackendError as exc:
-        fail(str(exc))
 
 
 def _models(value: list[str] | None) -> str:

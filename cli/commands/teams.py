@@ -7,18 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
-from cli.context import console, fail, globals_, print_json, when
+from cli.backend import call as _run
+from cli.context import console, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage teams (keys that share a budget).", no_args_is_help=True)
 
-
-def _run(ctx: typer.Context, method: str, *args):
-    try:
-        return getattr(backend_for(globals_(ctx)), method)(*args)
-    except BackendError as exc:
-        fail(str(exc))
 
 
 @app.command("create")
