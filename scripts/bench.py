@@ -558,6 +558,7 @@ class Result:
     chat: Pair | None = None
     stream_ttfb: Pair | None = None
     stream_total: Pair | None = None
+    fallback: Pair | None = None
     saturation: Saturation | None = None
     memory: dict = field(default_factory=dict)
     ledger: dict = field(default_factory=dict)
@@ -609,6 +610,19 @@ price_out = 1.5
 [models.{alias}]
 route = ["fake:{model}"]
 description = "scripts/bench fake upstream"
+
+# The fallback row: the first target refuses the connection, every time (its breaker is
+# kept closed), and the second serves.
+[routing]
+breaker_failures = 1000000000
+
+[providers.refused]
+kind = "openai"
+url = "http://127.0.0.1:9/v1"
+health_checks = false
+
+[models.{alias}-fallback]
+route = ["refused:x", "fake:{model}"]
 """
 
 
@@ -743,6 +757,12 @@ def bench(args: argparse.Namespace, procs: Procs, work: Path) -> Result:
         _, d_total, _, g_total = alternate(direct, gateway, d_req, g_req, args.pairs, warm, stream=False)
         gw_requests += args.pairs + warm
         result.chat = Pair.of(d_total, g_total)
+        f_req = http_request("POST", "/v1/chat/completions", gw_port, chat_body(ALIAS + "-fallback"), token)
+        f_pairs = max(100, args.pairs // 4)
+        log(quiet, f"fallback at concurrency 1: {f_pairs} alternating pairs (the first target refuses)")
+        _, d_total, _, g_total = alternate(direct, gateway, d_req, f_req, f_pairs, 20, stream=False)
+        gw_requests += f_pairs + 20
+        result.fallback = Pair.of(d_total, g_total)
         if args.stream_pairs > 0:
             d_req = http_request("POST", "/v1/chat/completions", up_port, chat_body(UPSTREAM_MODEL, True))
             g_req = http_request("POST", "/v1/chat/completions", gw_port, chat_body(ALIAS, True), token)
@@ -823,8 +843,8 @@ def print_table(r: Result) -> None:
                 title_justify="left")
     for col in ("", "n", "direct p50", "direct p99", "gateway p50", "gateway p99", "added p50", "added p99"):
         lat.add_column(col, justify="left" if not col else "right")
-    for name, pair in (("chat JSON", r.chat), ("stream TTFB", r.stream_ttfb),
-                       ("stream total", r.stream_total)):
+    for name, pair in (("chat JSON", r.chat), ("fallback: 1st refused", r.fallback),
+                       ("stream TTFB", r.stream_ttfb), ("stream total", r.stream_total)):
         if pair is None:
             continue
         lat.add_row(name, str(pair.gateway.n), _ms(pair.direct.p50), _ms(pair.direct.p99),

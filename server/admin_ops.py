@@ -36,6 +36,7 @@ class KeySpec(msgspec.Struct, forbid_unknown_fields=True):
     allow_cloud: bool | None = None
     sensitive: bool = False
     guardrails: str | None = None
+    log_bodies: bool = False
 
 
 class BudgetSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,7 +90,7 @@ def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
             created = key_store.create_key(conn, spec.name, models=spec.models, expires_at=spec.expires_at,
                                            team_id=team_id, rpm=spec.rpm, tpm=spec.tpm,
                                            allow_cloud=spec.allow_cloud, sensitive=spec.sensitive,
-                                           guardrails=spec.guardrails)
+                                           guardrails=spec.guardrails, log_bodies=spec.log_bodies)
             if spec.budget_usd is not None or spec.budget_tokens is not None:
                 budget_store.set_budget(conn, "key", created.info.id, usd=spec.budget_usd,
                                         tokens=spec.budget_tokens, period=period,

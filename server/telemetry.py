@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from server.store.traces import Span, Trace
@@ -22,6 +23,36 @@ log = logging.getLogger("gate.telemetry")
 
 OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 PROVIDER_NAMES = {"openai": "openai", "llamacpp": "llama.cpp"}
+
+
+BODY_LIMIT = 8192
+
+
+@lru_cache(maxsize=1)
+def _scanner():
+    """Every built-in detector, compiled once (it holds no state between scans)."""
+    from server.guardrails import Scanner
+
+    return Scanner()
+
+
+def redacted(text: str) -> str:
+    """Every kind of personal data and secret replaced by a placeholder (for stored bodies)."""
+    from server.guardrails import Redactor
+
+    return Redactor().redact(text, _scanner().scan(text))[:BODY_LIMIT]
+
+
+def bodies(ctx: "RequestContext") -> dict[str, str]:
+    """gen_ai.input.messages / gen_ai.output.messages, redacted, for keys that ask for them."""
+    field = {"chat": "messages", "completions": "prompt", "embeddings": "input"}[ctx.op]
+    raw = ctx.fields.get(field) if ctx.fields else None
+    out = {}
+    if raw is not None:
+        out["gen_ai.input.messages"] = redacted(bytes(raw).decode("utf-8", "replace"))
+    if ctx.output_text:
+        out["gen_ai.output.messages"] = redacted("".join(ctx.output_text))
+    return out
 
 
 def build(ctx: "RequestContext") -> Trace:
@@ -44,6 +75,8 @@ def build(ctx: "RequestContext") -> Trace:
         root["gate.provider"] = ctx.target.provider.name
     if ctx.principal is not None:
         root["gate.key"] = ctx.principal.name
+        if ctx.principal.log_bodies:
+            root.update(bodies(ctx))
     if ctx.cache_status:
         root["gate.cache"] = ctx.cache_status
         if ctx.cache_hit is not None:

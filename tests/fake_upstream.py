@@ -15,6 +15,7 @@ play every failure:
     echo        answers with the request body it received as the message content
     flaky       fails every other request with HTTP 503
     slowstream  answers a stream at once, then waits `slow_seconds` before the first event
+    halfbody    starts a JSON answer (Content-Length 1000), sends 20 bytes, resets the connection
     leak        an answer with an e-mail address and a phone number in it (split across chunks)
     jsonok      the JSON {"name": "Ada", "age": 36};  jsonbad: {"name": "Ada"} (no age)
 
@@ -119,6 +120,15 @@ class FakeUpstream:
             return web.Response()  # never sent: the connection is gone
         if model == "slow":
             await asyncio.sleep(self.slow_seconds)
+        if model == "halfbody":
+            resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+            resp.content_length = 1000
+            await resp.prepare(request)
+            await resp.write(b'{"id": "fake-1", "ob')
+            await asyncio.sleep(0.05)
+            assert request.transport is not None
+            request.transport.abort()
+            return resp
         if model == "malformed":
             return web.Response(body=b"<html>not json", content_type="application/json")
         return None

@@ -58,6 +58,8 @@ def create(
                                                      help="May it use cloud targets? (default: [egress] keys_default)")] = None,
     sensitive: Annotated[bool, typer.Option("--sensitive", help="Its requests never go to a cloud target.")] = False,
     guardrails: Annotated[str | None, typer.Option(help="A named policy of [guardrails.policies].")] = None,
+    log_bodies: Annotated[bool, typer.Option("--log-bodies", help="Keep its prompts and answers on traces, "
+                                             "redacted (off by default).")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Create a key and print its secret once."""
@@ -65,7 +67,8 @@ def create(
     expires_at = time.time() + parse_duration(expires) if expires else None
     spec = {"name": name, "models": model_list, "expires_at": expires_at, "team": team, "rpm": rpm,
             "tpm": tpm, "budget_usd": budget, "budget_tokens": budget_tokens, "period": period,
-            "allow_cloud": allow_cloud, "sensitive": sensitive, "guardrails": guardrails}
+            "allow_cloud": allow_cloud, "sensitive": sensitive, "guardrails": guardrails,
+            "log_bodies": log_bodies}
     created = _run(ctx, "create_key", spec)
     if json:
         print_json({"key": created["key"], **created["info"]})

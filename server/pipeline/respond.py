@@ -62,7 +62,8 @@ def json_out(ctx: RequestContext) -> JsonOut:
     reply = ctx.reply
     assert reply is not None
     ctx.usage = reply.usage
-    if reply.usage is None or ctx.cache_plan is not None:  # the text: to count it, or to keep it
+    keep = ctx.cache_plan is not None or (ctx.principal is not None and ctx.principal.log_bodies)
+    if reply.usage is None or keep:  # the text: to count it, to cache it, or to trace it
         view = decode_reply(reply.body)
         ctx.output_text.append(view.text())
         ctx.finish_reason = view.choices[0].finish_reason if view.choices else None

@@ -38,6 +38,7 @@ class Principal:
     expires_at: float | None = None
     sensitive: bool = False          # never to a cloud target
     guardrails: str | None = None    # a named guardrail policy
+    log_bodies: bool = False         # keep prompts and answers (redacted) on traces
 
     def may_use(self, alias: str) -> bool:
         return self.models is None or alias in self.models
@@ -59,6 +60,7 @@ class KeyInfo(msgspec.Struct):
     allow_cloud: bool | None = None
     sensitive: bool = False
     guardrails: str | None = None
+    log_bodies: bool = False
 
 
 class CreatedKey(msgspec.Struct):
@@ -83,12 +85,12 @@ def _status(row_expires: float | None, row_revoked: float | None, now: float) ->
 
 
 _COLUMNS = ("k.id, k.name, k.prefix, k.models, k.created_at, k.expires_at, k.revoked_at, k.rotated_at, "
-            "t.name, k.rpm, k.tpm, k.allow_cloud, k.sensitive, k.guardrails")
+            "t.name, k.rpm, k.tpm, k.allow_cloud, k.sensitive, k.guardrails, k.log_bodies")
 _FROM = "FROM keys k LEFT JOIN teams t ON t.id = k.team_id"
 
 
 def _info(row: tuple, now: float | None = None) -> KeyInfo:
-    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm, cloud, sensitive, guard = row
+    kid, name, prefix, models, created, expires, revoked, rotated, team, rpm, tpm, cloud, sensitive, guard, bodies = row
     return KeyInfo(
         id=kid,
         name=name,
@@ -105,6 +107,7 @@ def _info(row: tuple, now: float | None = None) -> KeyInfo:
         allow_cloud=None if cloud is None else bool(cloud),
         sensitive=bool(sensitive),
         guardrails=guard,
+        log_bodies=bool(bodies),
     )
 
 
@@ -112,16 +115,16 @@ def create_key(conn: apsw.Connection, name: str, *, models: list[str] | None = N
                expires_at: float | None = None, team_id: str | None = None,
                rpm: int | None = None, tpm: int | None = None,
                allow_cloud: bool | None = None, sensitive: bool = False,
-               guardrails: str | None = None) -> CreatedKey:
+               guardrails: str | None = None, log_bodies: bool = False) -> CreatedKey:
     secret = new_secret()
     kid = "key_" + secrets.token_hex(6)
     now = time.time()
     try:
         conn.execute(
             "INSERT INTO keys(id, name, hash, prefix, models, created_at, expires_at, team_id, rpm, tpm, "
-            "allow_cloud, sensitive, guardrails) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "allow_cloud, sensitive, guardrails, log_bodies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kid, name, hash_secret(secret), secret[:12], _models_json(models), now, expires_at,
-             team_id, rpm, tpm, allow_cloud, int(sensitive), guardrails),
+             team_id, rpm, tpm, allow_cloud, int(sensitive), guardrails, int(log_bodies)),
         )
     except apsw.ConstraintError:
         raise KeyError_(f"a key named '{name}' already exists") from None
@@ -179,16 +182,16 @@ def authenticate(conn: apsw.Connection, secret: str, now: float, digest: bytes |
     row = conn.execute(_AUTH, (digest,)).fetchone()
     if row is None or not hmac.compare_digest(row[0], digest):
         return None
-    _, kid, name, models, expires, revoked, team_id, rpm, tpm, cloud, sensitive, guard, budgeted = row
+    _, kid, name, models, expires, revoked, team_id, rpm, tpm, cloud, sensitive, guard, bodies, budgeted = row
     if _status(expires, revoked, now) != "active":
         return None
     return Principal(kid, name, tuple(msgspec.json.decode(models)) if models else None,
                      team_id, rpm, tpm, bool(budgeted), None if cloud is None else bool(cloud), expires,
-                     bool(sensitive), guard)
+                     bool(sensitive), guard, bool(bodies))
 
 
 _AUTH = ("SELECT k.hash, k.id, k.name, k.models, k.expires_at, k.revoked_at, k.team_id, k.rpm, k.tpm, "
-         "k.allow_cloud, k.sensitive, k.guardrails, "
+         "k.allow_cloud, k.sensitive, k.guardrails, k.log_bodies, "
          "EXISTS(SELECT 1 FROM budgets b WHERE (b.scope = 'key' AND b.owner_id = k.id) "
          "OR (b.scope = 'team' AND b.owner_id = k.team_id)) FROM keys k WHERE k.hash = ?")
 

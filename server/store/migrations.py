@@ -232,4 +232,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE ledger ADD COLUMN guard TEXT;                          -- what the checks found
         """,
     ),
+    (
+        "0011_key_log_bodies",
+        """
+        -- Keep this key's prompts and answers on its traces (redacted): off unless asked.
+        ALTER TABLE keys ADD COLUMN log_bodies INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

@@ -88,6 +88,8 @@ route = ["watched:x", "fake:ok"]
 route = ["fake:slow"]
 [models.resetting]
 route = ["fake:reset", "fake2:ok"]
+[models.halfbody]
+route = ["fake:halfbody", "fake2:ok"]
 [models.malformed2]
 route = ["fake:malformed", "fake2:ok"]
 [models.cutting]
@@ -228,7 +230,7 @@ async def test_first_byte_and_first_token_timeouts_fail_over(client, fake):
     assert time.monotonic() - started < 3.0  # 2 x (0.3 s + retry 0.3 s), not 2 x 1 s x 2
 
 
-@pytest.mark.parametrize("model", ["resetting", "malformed2"])
+@pytest.mark.parametrize("model", ["resetting", "halfbody", "malformed2"])
 async def test_resets_and_malformed_answers_fail_over(client, model):
     r = await client.post("/v1/chat/completions", json=body(model))
     assert r.status_code == 200 and r.headers["x-gate-provider"] == "fake2"

@@ -174,3 +174,16 @@ async def test_one_export_to_a_collector_on_loopback(tmp_path, fake, admin_token
     root = next(s for s in spans if s.name == "chat ok")
     attrs = {a.key: a.value for a in root.attributes}
     assert attrs["gen_ai.request.model"].string_value == "ok"
+
+
+async def test_bodies_are_kept_only_for_keys_that_ask_and_then_redacted(client, settings):
+    plain = await client.post("/v1/chat/completions",
+                              json={"model": "ok", "messages": [{"role": "user", "content": "hello there"}]})
+    t = await wait_trace(client, plain.headers["x-gate-request-id"])
+    assert "gen_ai.input.messages" not in t["spans"][0]["attributes"]
+    key = make_key(settings.database.path, "audited", log_bodies=True)
+    r = await client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "ok", "messages": [{"role": "user", "content": "mail bob@example.com"}]})
+    attrs = (await wait_trace(client, r.headers["x-gate-request-id"]))["spans"][0]["attributes"]
+    assert "[EMAIL_1]" in attrs["gen_ai.input.messages"] and "bob@example.com" not in attrs["gen_ai.input.messages"]
+    assert attrs["gen_ai.output.messages"] == "Hello from the fake upstream."
