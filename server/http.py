@@ -89,27 +89,43 @@ async def send_json(send, out: JsonOut) -> None:
 
 
 async def send_stream(send, receive, out: StreamOut) -> None:
-    """Relay the events; when the client goes away, the relay is cancelled (and settles)."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": _raw_headers(out.headers, b"text/event-stream")})
+    """Relay the events; when the client goes away, the relay is cancelled (and settles).
+
+    The first event goes out straight after the headers, before the pump and watcher tasks
+    exist (it is ready: the upstream's first event arrived before the answer started).
+    """
+    events = out.events.__aiter__()
 
     async def pump() -> None:
-        async for event in out.events:
+        async for event in events:
             await send({"type": "http.response.body", "body": event, "more_body": True})
 
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    relay = asyncio.ensure_future(pump())
-    watcher = asyncio.ensure_future(watch())
+    relay = watcher = None
     try:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": _raw_headers(out.headers, b"text/event-stream")})
+        try:
+            first = await events.__anext__()
+        except StopAsyncIteration:
+            first = None
+        if first is not None:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        relay = asyncio.ensure_future(pump())
+        watcher = asyncio.ensure_future(watch())
         await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except OSError:
+        return  # the client left while we were sending
     finally:
-        watcher.cancel()
-        if not relay.done():
+        tasks = [t for t in (relay, watcher) if t is not None]
+        if watcher is not None:
+            watcher.cancel()
+        if relay is not None and not relay.done():
             relay.cancel()  # the client left: the relay's finally records it
-        await asyncio.gather(relay, watcher, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await out.events.aclose()  # type: ignore[attr-defined]
         out.finish()
     if relay.cancelled():

@@ -232,7 +232,8 @@ class _SSEStream:
     async def prefetch(self, timeout: float) -> None:
         """Wait for the first event (time to first token), so the caller may still fail over."""
         try:
-            self._first = await asyncio.wait_for(anext(self._events), timeout)
+            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                self._first = await anext(self._events)
         except StopAsyncIteration:
             self._first = None
         except TimeoutError:
