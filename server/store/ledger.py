@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import apsw
 import msgspec
 
@@ -89,7 +87,3 @@ def spend(conn: apsw.Connection, by: str = "key", since: float | None = None) ->
 
 def count_rows(conn: apsw.Connection) -> int:
     return conn.execute("SELECT count(*) FROM ledger").fetchone()[0]
-
-
-def now() -> float:
-    return time.time()
