@@ -49,10 +49,15 @@ def count_prompt(view: View, exact: Counter) -> tuple[int, bool]:
     if isinstance(view, ChatView):
         total += MESSAGE_OVERHEAD * len(view.messages)
         estimated = True  # the chat template's own tokens are not known here
-    elif not texts:  # token-id prompts: count the ids
-        value = view.prompt if isinstance(view, CompletionView) else view.input
-        total = sum(len(v) if isinstance(v, list) else 1 for v in value)  # type: ignore[union-attr]
+    elif not texts:
+        total = token_ids(view)
     return total, estimated
+
+
+def token_ids(view: View) -> int:
+    """A prompt given as token ids (or lists of them) is its own count."""
+    value = view.prompt if isinstance(view, CompletionView) else view.input  # type: ignore[union-attr]
+    return sum(len(v) if isinstance(v, list) else 1 for v in value)
 
 
 TEMPLATE_BOUND = 16  # a chat template's own tokens per message, at most (and once more)
@@ -65,6 +70,5 @@ def prompt_upper_bound(view: View) -> int:
     if isinstance(view, ChatView):
         return total + TEMPLATE_BOUND * (len(view.messages) + 1)
     if not texts:
-        value = view.prompt if isinstance(view, CompletionView) else view.input
-        return sum(len(v) if isinstance(v, list) else 1 for v in value)  # type: ignore[union-attr]
+        return token_ids(view)
     return total + TEMPLATE_BOUND
