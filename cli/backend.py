@@ -74,20 +74,15 @@ class LocalBackend:
                 raise BackendError(str(exc)) from None
         return self._conn
 
-    def _keys(self, fn, *args) -> Any:
+    def _op(self, fn, *args) -> Any:
+        """`fn(conn, *args)` as plain builtins; its refusals become BackendErrors."""
         try:
             return _plain(fn(self.conn, *args))
-        except key_store.KeyError_ as exc:
+        except (key_store.KeyError_, admin_ops.OpError) as exc:
             raise BackendError(str(exc)) from None
 
     def list_keys(self) -> list[dict]:
-        return self._keys(key_store.list_keys)
-
-    def _op(self, fn, *args) -> Any:
-        try:
-            return _plain(fn(self.conn, *args))
-        except admin_ops.OpError as exc:
-            raise BackendError(str(exc)) from None
+        return self._op(key_store.list_keys)
 
     def create_key(self, spec: dict) -> dict:
         return self._op(admin_ops.create_key, self.settings, msgspec.convert(spec, admin_ops.KeySpec))
@@ -132,13 +127,13 @@ class LocalBackend:
         return cache_store.clear(self.conn, alias)
 
     def show_key(self, ref: str) -> dict:
-        return self._keys(key_store.get_key, ref)
+        return self._op(key_store.get_key, ref)
 
     def revoke_key(self, ref: str) -> dict:
-        return self._keys(key_store.revoke_key, ref)
+        return self._op(key_store.revoke_key, ref)
 
     def rotate_key(self, ref: str) -> dict:
-        return self._keys(key_store.rotate_key, ref)
+        return self._op(key_store.rotate_key, ref)
 
     def spend(self, by: str, since: float | None) -> list[dict]:
         try:
