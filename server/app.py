@@ -3,35 +3,32 @@
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
-from server.errors import GatewayError, InternalError, InvalidRequest, render
+from server.errors import GatewayError, InvalidRequest
 from server.front import Gateway
+from server.http import JsonOut, error_out, internal_error
 from server.pipeline import request_id
 from server.routes import admin, health, openai
 from server.settings import Settings
 from server.state import GatewayState
 
-log = logging.getLogger("gate")
-
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
-def _error_response(request: Request, error: GatewayError) -> Response:
-    headers = {**error.headers, "x-gate-request-id": request_id(request.scope)}
-    return Response(render(error), status_code=error.status, media_type="application/json",
-                    headers=headers)
+def _response(out: JsonOut) -> Response:
+    return Response(out.body, status_code=out.status, media_type="application/json", headers=out.headers)
 
 
 def handle_exception(request: Request, exc: Exception) -> Response:
-    """The one place errors become the OpenAI envelope; nothing else reaches the client."""
+    """Litestar's errors in the same OpenAI envelope as the hot path's (server.http)."""
+    rid = request_id(request.scope)
     if isinstance(exc, GatewayError):
-        return _error_response(request, exc)
+        return _response(error_out(exc, rid))
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         error = InvalidRequest(str(exc.detail), code=_HTTP_CODES.get(exc.status_code, "invalid_request"))
         error.status = exc.status_code
@@ -39,11 +36,8 @@ def handle_exception(request: Request, exc: Exception) -> Response:
             error.message = f"Unknown path {request.method} {request.url.path}"
         if exc.status_code == 405:
             error.message = f"Method {request.method} is not allowed on {request.url.path}"
-        return _error_response(request, error)
-    rid = request_id(request.scope)
-    log.error("request %s failed: %s", rid, type(exc).__name__, exc_info=exc)
-    return _error_response(request, InternalError(
-        f"The gateway failed on this request; its log has the details under {rid}."))
+        return _response(error_out(error, rid))
+    return _response(internal_error(exc, rid))
 
 
 def create_app(settings: Settings) -> Gateway:
