@@ -15,16 +15,20 @@ from tests.fake_upstream import FakeUpstream
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def gateway_toml(upstream_url: str, extra: str = "", cache: bool = False) -> str:
+def gateway_toml(upstream_url: str, extra: str = "", cache: bool | str = False) -> str:
     """A config routing aliases to the fake upstream's behaviours (see fake_upstream.py).
 
-    The cache is off unless asked for: most tests send the same request more than once."""
+    The cache is off unless asked for: most tests send the same request more than once.
+    `cache` as a string turns it on with those lines added to [cache]."""
+    cache_lines = f"enabled = {str(bool(cache)).lower()}"
+    if isinstance(cache, str):
+        cache_lines += "\n        " + cache  # indented like the template, for dedent
     return textwrap.dedent(f"""
         [server]
         max_body_bytes = 65536
 
         [cache]
-        enabled = {str(cache).lower()}
+        {cache_lines}
 
         [admin]
         token = "env:GATE_TEST_ADMIN"
@@ -114,7 +118,7 @@ def config_extra(fake) -> str:
 
 @pytest.fixture
 def config_cache() -> bool:
-    """Override to turn the cache on for a test module."""
+    """Override to turn the cache on for a test module (a string: lines added to [cache])."""
     return False
 
 

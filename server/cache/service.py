@@ -1,9 +1,9 @@
 """The cache at run time: exact lookups on the event loop, everything heavier on one thread.
 
-The thread owns its own SQLite connection and the embedder (all-MiniLM-L6-v2 in process):
-a semantic lookup is one embedding (~3.5 ms) plus a bit-vector search of the request's
-partition and a float rescoring of the best few, then the verifier. Writes go through the
-same thread, off the request path.
+The thread owns its own SQLite connection, the embedder (all-MiniLM-L6-v2 in process) and
+the in-memory copy of the bit vectors: a semantic lookup is one embedding, a bit-vector
+search of the request's partition, a float rescoring of the best few, then the verifier.
+Writes go through the same thread, off the request path.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import apsw
 import numpy as np
 
 from server.cache import store
+from server.cache.bitindex import BitIndex
 from server.cache.policy import CachePlan
 from server.settings import CacheSettings
 from server.store import db
@@ -36,6 +37,7 @@ class Cache:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-cache")
         self._conn: apsw.Connection | None = None
         self._embedder = None
+        self._index: BitIndex | None = None
         self.semantic_error: str | None = None
         self._waiting = 0
         self.skipped = 0
@@ -70,6 +72,10 @@ class Cache:
         except (OSError, ValueError, RuntimeError, ImportError) as exc:
             self.semantic_error = f"semantic cache off: cannot load the embedder ({exc})"
             log.warning(self.semantic_error)
+            return
+        if self.settings.index == "memory":
+            self._index = BitIndex()
+            self._index.load(self._conn)
 
     @property
     def semantic(self) -> bool:
@@ -108,7 +114,12 @@ class Cache:
 
     def _similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray]:
         vector = self._embedder.embed([plan.query])[0]
-        entry = store.nearest(self._conn, plan.partition, vector, now)
+        if self._index is not None:
+            self._index.sync(self._conn)
+            ids = self._index.search(plan.partition, vector, store.CANDIDATES)
+            entry = store.rescore(self._conn, ids, vector, now)
+        else:
+            entry = store.nearest(self._conn, plan.partition, vector, now)
         threshold = plan.threshold or self.threshold
         if entry is None or entry.similarity < threshold:
             return None, vector

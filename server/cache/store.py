@@ -9,6 +9,7 @@ import apsw
 import msgspec
 import numpy as np
 
+from server.cache.bitindex import quantize, trim_log
 from server.store.db import immediate
 
 CANDIDATES = 16  # bit-vector neighbours rescored with the float vectors
@@ -36,10 +37,15 @@ def exact(conn: apsw.Connection, key: bytes, now: float) -> Entry | None:
 
 
 def nearest(conn: apsw.Connection, partition: str, vector: np.ndarray, now: float) -> Entry | None:
-    """The closest live entry of the partition: bit vectors first, then float rescoring."""
+    """The closest live entry of the partition, searched with sqlite-vec: bit vectors, then floats."""
     ids = [r[0] for r in conn.execute(
         "SELECT rowid FROM cache_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND partition = ?",
         (vector.tobytes(), CANDIDATES, partition))]
+    return rescore(conn, ids, vector, now)
+
+
+def rescore(conn: apsw.Connection, ids: list[int], vector: np.ndarray, now: float) -> Entry | None:
+    """The live entry among ids whose float vector is closest to vector (cosine), or None."""
     if not ids:
         return None
     marks = ",".join("?" * len(ids))
@@ -82,11 +88,11 @@ def put(conn: apsw.Connection, e: NewEntry, vector: np.ndarray | None) -> int:
             _delete(conn, [old[0]])
         conn.execute(
             "INSERT INTO cache_entries(partition, exact, scope, alias, op, query, answer, finish_reason, model, "
-            "input_tokens, output_tokens, embedding, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "input_tokens, output_tokens, embedding, bits, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (e.partition, e.exact, e.scope, e.alias, e.op, e.query, e.answer, e.finish_reason, e.model,
              e.input_tokens, e.output_tokens, None if vector is None else vector.tobytes(),
-             e.created_at, e.expires_at))
+             None if vector is None else quantize(vector), e.created_at, e.expires_at))
         entry_id = conn.last_insert_rowid()
         if vector is not None:
             conn.execute("INSERT INTO cache_bits(rowid, partition, embedding) VALUES (?, ?, vec_quantize_binary(?))",
@@ -112,6 +118,7 @@ def prune(conn: apsw.Connection, now: float, max_entries: int) -> int:
             "SELECT id FROM cache_entries ORDER BY coalesce(last_hit, created_at) LIMIT ?",
             (max(0, count - max_entries),))]
         _delete(conn, over)
+        trim_log(conn)
     return len(expired) + len(over)
 
 

@@ -239,4 +239,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE keys ADD COLUMN log_bodies INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        "0012_cache_bit_log",
+        """
+        -- Each worker searches a copy of the bit vectors in memory (server/cache/bitindex.py):
+        -- the bits sit beside the entry, and every insert and delete of a semantic entry is
+        -- logged in order (AUTOINCREMENT: a sequence number is never reused) for the copies
+        -- to follow. vec0 (cache_bits) stays for [cache] index = "sqlite-vec".
+        ALTER TABLE cache_entries ADD COLUMN bits BLOB;     -- sign bits of the embedding, 48 bytes
+        UPDATE cache_entries SET bits = vec_quantize_binary(embedding) WHERE embedding IS NOT NULL;
+        CREATE TABLE cache_log(
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id INTEGER NOT NULL,
+            partition TEXT NOT NULL,
+            bits BLOB                                        -- NULL: the entry was deleted
+        );
+        CREATE TRIGGER cache_log_insert AFTER INSERT ON cache_entries WHEN new.bits IS NOT NULL
+        BEGIN INSERT INTO cache_log(id, partition, bits) VALUES (new.id, new.partition, new.bits); END;
+        CREATE TRIGGER cache_log_delete AFTER DELETE ON cache_entries WHEN old.bits IS NOT NULL
+        BEGIN INSERT INTO cache_log(id, partition, bits) VALUES (old.id, old.partition, NULL); END;
+        """,
+    ),
 ]
