@@ -271,16 +271,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the embedder GGUF is built/kept (default: $GATE_MODELS_DIR or ~/.cache/gate/models)")
     parser.add_argument("--min-precision", type=float, default=0.97)
     parser.add_argument("--seed", type=int, default=0, help="seed of the tune/held-out split")
+    parser.add_argument("--dtype", choices=("f16", "f32", "q8_0"), default=None,
+                        help="the embedder's weights (default: the gateway's default)")
     parser.add_argument("--threads", type=int, default=1,
                         help="llama.cpp threads (1 is fastest on a busy 2-core machine)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
     from server.cache.embedder import Embedder
-    from server.cache.gguf_convert import ensure_embedder
+    from server.cache.gguf_convert import DEFAULT_DTYPE, ensure_embedder
 
     pairs = load_pairs(args.pairs)
-    with Embedder(ensure_embedder(args.models_dir), n_threads=args.threads) as embedder:
+    path = ensure_embedder(args.models_dir, args.dtype or DEFAULT_DTYPE)
+    with Embedder(path, n_threads=args.threads) as embedder:
         cos = cosines(pairs, embedder)
     report = evaluate(pairs, cos, min_precision=args.min_precision, seed=args.seed)
     print(json.dumps(report, indent=1) if args.json else render(report))

@@ -80,11 +80,13 @@ def test_batching_does_not_change_the_vectors(embedder: Embedder, reference: dic
     np.testing.assert_allclose(together, alone, atol=1e-3)
 
 
-def test_q8_0_is_close_too(tmp_path: Path, model_dir: Path, reference: dict) -> None:
+def test_the_default_q8_0_is_close_too(tmp_path: Path, model_dir: Path, reference: dict) -> None:
+    # What the gateway runs (gguf_convert.DEFAULT_DTYPE): quantized, still within the bar.
+    assert gguf_convert.DEFAULT_DTYPE == "q8_0"
     path = gguf_convert.convert(model_dir, tmp_path / "q8.gguf", "q8_0")
     with Embedder(path) as e:
         cos = _cosines(e.embed(_texts(reference)), _vectors(reference))
-    assert cos.min() >= 0.998
+    assert cos.min() >= 0.999, cos.round(5)
 
 
 def test_a_wrong_conversion_fails_the_check(
