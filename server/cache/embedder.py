@@ -1,7 +1,7 @@
 """The semantic cache's embedder: all-MiniLM-L6-v2 as GGUF, run in process by llama.cpp.
 
 `Embedder(path).embed(texts)` gives an (n, 384) float32 array of L2-normalised vectors,
-matching sentence-transformers (cosine >= 0.999 in f16, see tests/cache). Like
+matching sentence-transformers (cosine >= 0.999 in f16 and q8_0, see tests/cache). Like
 sentence-transformers, a text is cut to the model's 256-token limit, keeping the closing
 [SEP]: llama-cpp-python's own `Llama.embed` would cut at n_batch and drop the [SEP], and
 past 256 positions the model was never trained. So this feeds the tokens through
@@ -38,8 +38,9 @@ class Embedder:
         n_ctx: int = 512,
         n_threads: int | None = None,
     ) -> None:
-        import llama_cpp
+        from server.llama_runtime import llama_cpp as load_llama_cpp
 
+        llama_cpp = load_llama_cpp()
         self._lib = llama_cpp
         threads = n_threads or max(1, min(4, os.cpu_count() or 1))
         self._llm = llama_cpp.Llama(

@@ -65,7 +65,7 @@ def _embedder_path(settings: Settings) -> tuple[Path | None, str]:
         return Path(configured), "configured"
     from server.cache.gguf_convert import default_models_dir, gguf_name
 
-    path = default_models_dir() / gguf_name("f16")
+    path = default_models_dir() / gguf_name()
     return (path, "built") if path.is_file() else (None, "")
 
 
@@ -152,5 +152,16 @@ def disk(settings: Settings) -> list[Check]:
     return out
 
 
+def llama_cpu() -> Check:
+    """Which CPU code llama.cpp loaded (the build carries one per x86-64 level)."""
+    try:
+        from server.llama_runtime import cpu_features
+
+        features = cpu_features()
+    except (OSError, RuntimeError, ImportError) as exc:
+        return Check("llama.cpp", FAIL, f"cannot load llama.cpp's CPU code: {exc}")
+    return Check("llama.cpp", PASS, f"CPU code with {features}")
+
+
 def run_all(settings: Settings) -> list[Check]:
-    return [*database(settings), embedder(settings), *upstreams(settings), *disk(settings)]
+    return [*database(settings), llama_cpu(), embedder(settings), *upstreams(settings), *disk(settings)]

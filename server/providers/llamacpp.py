@@ -76,8 +76,9 @@ class LlamaCpp:
 
     def _load_model(self) -> None:
         try:
-            from llama_cpp import Llama
+            from server.llama_runtime import llama_cpp
 
+            Llama = llama_cpp().Llama
             self.model_path = resolve_model_path(self.settings.model)
             self._llm = Llama(
                 model_path=str(self.model_path),

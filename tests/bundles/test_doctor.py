@@ -61,6 +61,8 @@ def test_a_ready_site_passes(tmp_path, fake, clean_env):
     assert checks["sqlite-vec"]["status"] == "pass" and "v0.1" in checks["sqlite-vec"]["detail"]
     assert checks["upstream fake"]["status"] == "pass"
     assert checks["embedder"]["status"] == "skip"
+    # the CPU code llama.cpp loaded for this host (the build carries one per x86-64 level)
+    assert checks["llama.cpp"]["status"] == "pass" and "AVX" in checks["llama.cpp"]["detail"]
     assert any(name.startswith("disk") and c["status"] == "pass" for name, c in checks.items())
 
 
