@@ -96,7 +96,7 @@ def semantic(entries: int, queries: int, cpu: int | None, embedder_path: str | N
     load_ms = (time.perf_counter() - t0) * 1000
     path = embedder_path or ensure_embedder(default_models_dir())
     embedder = Embedder(path, n_threads=1)  # one core
-    embed_ms, search_ms, total_ms, vec0_ms, tokens = [], [], [], [], []
+    embed_ms, search_ms, total_ms, vec0_ms, tokens, vectors = [], [], [], [], [], []
     for i in range(queries + 10):
         q = QUESTIONS[i % len(QUESTIONS)]
         a = time.perf_counter()
@@ -105,16 +105,18 @@ def semantic(entries: int, queries: int, cpu: int | None, embedder_path: str | N
         index.sync(conn)  # what the cache's thread does before each search
         found = store.rescore(conn, index.search("p", v, store.CANDIDATES), v, time.time())
         c = time.perf_counter()
-        via_vec0 = store.nearest(conn, "p", v, time.time())
-        d = time.perf_counter()
-        assert found is not None and via_vec0 is not None
+        assert found is not None
         if i >= 10:
             tokens.append(len(embedder.tokenize(q)))
             embed_ms.append((b - a) * 1000)
             search_ms.append((c - b) * 1000)
             total_ms.append((c - a) * 1000)
-            vec0_ms.append((d - c) * 1000)
+            vectors.append(v)
     embedder.close()
+    for v in vectors:  # the vec0 path, apart: its scan would evict the other path's caches
+        c = time.perf_counter()
+        assert store.nearest(conn, "p", v, time.time()) is not None
+        vec0_ms.append((time.perf_counter() - c) * 1000)
     conn.close()
     by_length = {}
     for name, lo, hi in (("<=10 tokens", 0, 10), ("11-14 tokens", 11, 14), (">=15 tokens", 15, 10**6)):
