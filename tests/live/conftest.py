@@ -212,8 +212,8 @@ class Gate:
             time.sleep(0.05)
 
 
-def live_config(fake_url: str, extra: str = "", flush_interval_ms: int = 20) -> str:
-    text = gateway_toml(fake_url, SLOW + extra)
+def live_config(fake_url: str, extra: str = "", flush_interval_ms: int = 20, cache: bool | str = False) -> str:
+    text = gateway_toml(fake_url, SLOW + extra, cache)
     if flush_interval_ms != 20:
         assert "flush_interval_ms = 20\n" in text
         text = text.replace("flush_interval_ms = 20\n", f"flush_interval_ms = {flush_interval_ms}\n")

@@ -6,6 +6,8 @@ import asyncio
 import signal
 import time
 
+import apsw
+
 import pytest
 
 from tests.live.conftest import CHAT, Gate, live_config
@@ -63,3 +65,51 @@ async def test_fifty_concurrent_requests_on_two_workers(gate2):
     assert gate2.stop(signal.SIGINT) == 0, gate2.stderr()
     assert gate2.stopped_by == signal.SIGINT
     assert len(gate2.ledger_rows()) == N  # a clean stop of both workers adds and loses nothing
+
+
+QUESTION = "How do I reset my password?"
+# Not the same request (the exact cache would answer), the same question to the embedder
+# (all-MiniLM-L6-v2 lowercases): each one is a semantic lookup that must find QUESTION's answer.
+SAME_MEANING = [QUESTION.lower(), QUESTION.upper(), QUESTION + "!", QUESTION.rstrip("?"), "how do i reset my password",
+                "HOW do I reset my password?", "How DO I reset my password?", "How do I RESET my password?",
+                "How do I reset MY password?", "How do I reset my PASSWORD?", "how DO i RESET my PASSWORD?",
+                "HOW do i reset MY password?"]
+
+
+@pytest.fixture(scope="module")
+def gate2_cache(tmp_path_factory, fake_upstream):
+    server = Gate(tmp_path_factory.mktemp("gate-workers-cache"), live_config(fake_upstream.url, cache=True), workers=2)
+    server.key = server.create_key("cache-app")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _ask(gate: Gate, text: str) -> tuple[str, str]:
+    client = gate.async_client(gate.key)  # a new connection: either worker may take it
+    try:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="ok", messages=[{"role": "user", "content": text}])
+        return raw.headers["x-gate-cache"], raw.parse().choices[0].message.content
+    finally:
+        await client.close()
+
+
+async def test_an_answer_kept_by_one_worker_is_found_by_both(gate2_cache):
+    status, answer = await _ask(gate2_cache, QUESTION)
+    assert status == "MISS"
+    deadline = time.monotonic() + 15
+    conn = apsw.Connection(str(gate2_cache.db_path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        while not conn.execute("SELECT count(*) FROM cache_entries WHERE bits IS NOT NULL").fetchone()[0]:
+            assert time.monotonic() < deadline, "the answer was never kept"
+            await asyncio.sleep(0.05)
+    finally:
+        conn.close()
+    # Waves of three at once, on new connections, so both workers answer some (each follows
+    # the other's writes through cache_log); three stay under a worker's waiting limit.
+    results = []
+    for start in range(0, len(SAME_MEANING), 3):
+        results += await asyncio.wait_for(
+            asyncio.gather(*(_ask(gate2_cache, t) for t in SAME_MEANING[start:start + 3])), 30)
+    assert results == [("SEMANTIC_HIT", answer)] * len(SAME_MEANING), results
