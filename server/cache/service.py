@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from server.cache import store
+from server.cache import bitindex, store
 from server.cache.bitindex import BitIndex
 from server.cache.policy import CachePlan
 from server.settings import CacheSettings
@@ -70,12 +70,27 @@ class Cache:
             # on a busy 2-core host).
             self._embedder = Embedder(path, n_threads=1)
         except (OSError, ValueError, RuntimeError, ImportError) as exc:
-            self.semantic_error = f"semantic cache off: cannot load the embedder ({exc})"
-            log.warning(self.semantic_error)
+            self._off(f"cannot load the embedder ({exc})")
+            return
+        if self._embedder.dim != bitindex.DIM:  # the file's bit vectors are 384 wide
+            self._off(f"the embedder {path.name} gives {self._embedder.dim} dimensions, the cache stores "
+                      f"{bitindex.DIM} (all-MiniLM-L6-v2 and its kin)")
             return
         if self.settings.index == "memory":
-            self._index = BitIndex()
-            self._index.load(self._conn)
+            try:
+                index = BitIndex()
+                index.load(self._conn)
+            except apsw.Error as exc:
+                self._off(f"cannot read the cache's bit vectors ({exc})")
+                return
+            self._index = index
+
+    def _off(self, why: str) -> None:
+        self.semantic_error = f"semantic cache off: {why}"
+        log.warning(self.semantic_error)
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
 
     @property
     def semantic(self) -> bool:
