@@ -22,8 +22,11 @@ import numpy as np
 DIM = 384
 WORDS = DIM // 64
 # Log rows kept for workers that fell behind (trimmed with the cache's housekeeping); one
-# further behind reloads everything (0.1-0.3 s at 100k, on the cache's thread).
+# further behind reloads everything (0.1-0.4 s at 100k, on the cache's thread).
 LOG_KEEP = 20_000
+# More changes than this at once (a clear, a prune of many entries) reload instead: a delete
+# scans its partition's ids, and a few thousand of them cost what a reload does.
+RELOAD_AFTER = 2_000
 
 
 def quantize(vector: np.ndarray) -> bytes:
@@ -129,11 +132,11 @@ class BitIndex:
 
     def sync(self, conn: apsw.Connection) -> None:
         """Apply what every worker wrote since the last sync: one indexed range read."""
-        rows = conn.execute("SELECT seq, id, partition, bits FROM cache_log WHERE seq > ? ORDER BY seq",
-                            (self.seq,)).fetchall()
+        rows = conn.execute("SELECT seq, id, partition, bits FROM cache_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                            (self.seq, RELOAD_AFTER + 1)).fetchall()
         if not rows:
             return
-        if rows[0][0] != self.seq + 1:  # the log was trimmed past us
+        if rows[0][0] != self.seq + 1 or len(rows) > RELOAD_AFTER:  # trimmed past us, or a big change
             self.load(conn)
             return
         for seq, entry_id, partition, bits in rows:

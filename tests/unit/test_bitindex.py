@@ -137,6 +137,28 @@ def test_a_copy_behind_a_trimmed_log_reloads(conns):
     assert index.reloads == 2 and len(index) == 31
 
 
+def test_a_big_clear_reloads_instead_of_deleting_one_by_one(conns, monkeypatch):
+    mine, other = conns
+    monkeypatch.setattr(bitindex, "RELOAD_AFTER", 10)
+    rng = np.random.default_rng(8)
+    vecs = unit(rng, 12)
+    index = BitIndex()
+    index.load(mine)
+    for i, v in enumerate(vecs[:8]):
+        put(other, i, v)
+    index.sync(mine)
+    assert index.reloads == 1 and len(index) == 8  # 8 changes: applied one by one
+    store.clear(other)
+    put(other, 50, vecs[11])
+    index.sync(mine)
+    assert index.reloads == 1 and len(index) == 1  # 8 deletes and an insert: still by the log
+    for i, v in enumerate(vecs):
+        put(other, 100 + i, v)
+    index.sync(mine)
+    assert index.reloads == 2 and len(index) == 13  # 12 at once: a reload
+    assert index.search("p", vecs[11], 1)[0] in {r[0] for r in mine.execute("SELECT id FROM cache_entries")}
+
+
 def test_many_ties_are_cut_to_k(conns):
     conn, _ = conns
     v = unit(np.random.default_rng(7))[0]
