@@ -42,6 +42,26 @@ def test_quantize_packs_bits_like_sqlite_vec(conns):
     assert quantize(v) == conns[0].execute("SELECT vec_quantize_binary(?)", (v.tobytes(),)).fetchone()[0]
 
 
+def test_a_file_from_before_the_bits_gets_them(tmp_path, monkeypatch):
+    import server.store.db as dbmod
+    from server.store.migrations import MIGRATIONS
+
+    names = [n for n, _ in MIGRATIONS]
+    monkeypatch.setattr(dbmod, "MIGRATIONS", MIGRATIONS[: names.index("0012_cache_bit_log")])
+    old = dbmod.connect(tmp_path / "gate.db")
+    v = unit(np.random.default_rng(9))[0]
+    old.execute("INSERT INTO cache_entries(partition, exact, scope, alias, op, query, answer, embedding, "
+                "created_at, expires_at) VALUES ('p', x'01', 's', 'a', 'chat', 'q', 'a', ?, 0, ?)", (v.tobytes(), FAR))
+    old.close()
+    monkeypatch.setattr(dbmod, "MIGRATIONS", MIGRATIONS)
+    conn = dbmod.connect(tmp_path / "gate.db")
+    assert conn.execute("SELECT bits FROM cache_entries").fetchone()[0] == quantize(v)
+    index = BitIndex()
+    index.load(conn)
+    assert len(index.search("p", v, 16)) == 1
+    conn.close()
+
+
 def test_search_finds_the_true_hamming_neighbours_like_vec0(conns):
     conn, _ = conns
     rng = np.random.default_rng(2)
