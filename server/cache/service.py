@@ -40,7 +40,8 @@ class Cache:
         self._index: BitIndex | None = None
         self.semantic_error: str | None = None
         self._waiting = 0
-        self.skipped = 0
+        self.skipped = 0  # semantic lookups skipped: too many waiting
+        self.skipped_long = 0  # ... and: the question was over semantic_max_tokens
         self._load: asyncio.Future | None = None
 
     @property
@@ -127,7 +128,13 @@ class Cache:
         finally:
             self._waiting -= 1
 
-    def _similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray]:
+    def _embeddable(self, text: str) -> bool:
+        return len(self._embedder.tokenize(text)) <= self.settings.semantic_max_tokens
+
+    def _similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray | None]:
+        if not self._embeddable(plan.query):
+            self.skipped_long += 1
+            return None, None
         vector = self._embedder.embed([plan.query])[0]
         if self._index is not None:
             self._index.sync(self._conn)
@@ -164,7 +171,7 @@ class Cache:
 
     def _remember(self, entry: store.NewEntry, vector: np.ndarray | None) -> None:
         try:
-            if vector is None and self._embedder is not None:
+            if vector is None and self._embedder is not None and self._embeddable(entry.query):
                 vector = self._embedder.embed([entry.query])[0]
             store.put(self._conn, entry, vector)
         except apsw.Error as exc:
