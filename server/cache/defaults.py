@@ -3,8 +3,9 @@ the embedder, the verifier or tests/data/cache_pairs.jsonl (tests/cache_eval che
 rule below still picks DEFAULT_THRESHOLD).
 
 Measured 2026-11-23 with all-MiniLM-L6-v2 (f16 GGUF; the q8_0 GGUF the gateway now runs gives
-the same numbers to the third decimal) on tests/data/cache_pairs.jsonl: 564 pairs over 10 domains: 281 paraphrases; 252 look-alikes (entity 41, number 48, negation 25,
-antonym 51, topic 87) and 31 unrelated questions.
+the same numbers to the third decimal) on tests/data/cache_pairs.jsonl: 564 pairs over 10
+domains: 281 paraphrases; 252 look-alikes (entity 41, number 48, negation 25, antonym 51,
+topic 87) and 31 unrelated questions.
 
 - Cosine alone never reaches precision 0.97: its best is 0.609 (threshold 0.80, hit rate
   0.676, 122 false hits); above 0.80 precision falls, look-alikes score higher than paraphrases.

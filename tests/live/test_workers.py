@@ -7,7 +7,6 @@ import signal
 import time
 
 import apsw
-
 import pytest
 
 from tests.live.conftest import CHAT, Gate, live_config
