@@ -79,6 +79,8 @@ def build(ctx: "RequestContext") -> Trace:
             root.update(bodies(ctx))
     if ctx.cache_status:
         root["gate.cache"] = ctx.cache_status
+        if ctx.cache_note:  # why it bypassed, or why no semantic lookup was made
+            root["gate.cache.note"] = ctx.cache_note
         if ctx.cache_hit is not None:
             root["gate.cache.similarity"] = round(ctx.cache_hit.similarity, 4)
     if ctx.route_notes:

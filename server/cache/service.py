@@ -13,6 +13,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import apsw
 import numpy as np
@@ -27,6 +28,12 @@ log = logging.getLogger("gate.cache")
 # Semantic lookups waiting for the cache's thread beyond this are skipped (a miss), so an
 # overload never turns into unbounded latency: one lookup costs ~4 ms of one core.
 MAX_WAITING = 4
+
+
+class Similar(NamedTuple):
+    entry: store.Entry | None
+    vector: np.ndarray | None
+    skipped: str | None = None
 
 
 class Cache:
@@ -113,15 +120,16 @@ class Cache:
     def exact(self, conn: apsw.Connection, plan: CachePlan, now: float) -> store.Entry | None:
         return store.exact(conn, plan.exact, now)
 
-    async def similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray | None]:
-        """(the best verified entry or None, the query's vector for a later write)."""
+    async def similar(self, plan: CachePlan, now: float) -> Similar:
+        """The best verified entry (or None), the query's vector for a later write, and why
+        no lookup was made, if none was (for the trace)."""
         if self._load is not None and not self._load.done():
             await asyncio.shield(self._load)
         if self._embedder is None:
-            return None, None
+            return Similar(None, None)
         if self._waiting >= MAX_WAITING:
             self.skipped += 1
-            return None, None
+            return Similar(None, None, f"semantic lookup skipped: {MAX_WAITING} already waiting")
         self._waiting += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, self._similar, plan, now)
@@ -131,10 +139,11 @@ class Cache:
     def _embeddable(self, text: str) -> bool:
         return len(self._embedder.tokenize(text)) <= self.settings.semantic_max_tokens
 
-    def _similar(self, plan: CachePlan, now: float) -> tuple[store.Entry | None, np.ndarray | None]:
+    def _similar(self, plan: CachePlan, now: float) -> Similar:
         if not self._embeddable(plan.query):
             self.skipped_long += 1
-            return None, None
+            return Similar(None, None, f"semantic lookup skipped: question over "
+                                       f"{self.settings.semantic_max_tokens} tokens")
         vector = self._embedder.embed([plan.query])[0]
         if self._index is not None:
             self._index.sync(self._conn)
@@ -144,16 +153,16 @@ class Cache:
             entry = store.nearest(self._conn, plan.partition, vector, now)
         threshold = plan.threshold or self.threshold
         if entry is None or entry.similarity < threshold:
-            return None, vector
+            return Similar(None, vector)
         if self.settings.verify:
             from server.cache.verify import verify
 
             verdict = verify(plan.query, entry.query)
             if not verdict.ok:
                 log.debug("semantic candidate rejected (%.3f): %s", entry.similarity, verdict.reason)
-                return None, vector
+                return Similar(None, vector)
         store.touch(self._conn, entry.id, now)
-        return entry, vector
+        return Similar(entry, vector)
 
     def touch(self, entry_id: int) -> None:
         self._pool.submit(self._touch, entry_id, time.time())

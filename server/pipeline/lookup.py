@@ -35,7 +35,7 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | Stream
     entry = cache.exact(state.db, ctx.cache_plan, ctx.ts)
     status = "HIT"
     if entry is None:
-        entry, ctx.cache_vector = await cache.similar(ctx.cache_plan, ctx.ts)
+        entry, ctx.cache_vector, ctx.cache_note = await cache.similar(ctx.cache_plan, ctx.ts)
         status = "SEMANTIC_HIT"
         if entry is None:
             return None
