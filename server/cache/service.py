@@ -26,7 +26,7 @@ from server.store import db
 
 log = logging.getLogger("gate.cache")
 # Semantic lookups waiting for the cache's thread beyond this are skipped (a miss), so an
-# overload never turns into unbounded latency: one lookup costs ~4 ms of one core.
+# overload never turns into unbounded latency: one lookup costs 6-11 ms of one core.
 MAX_WAITING = 4
 
 
