@@ -51,7 +51,7 @@ class Embedder:
             n_threads_batch=threads,
             verbose=False,
         )
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # embed() holds it around embed_tokens()
         self._batch = None
         try:
             if self._llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
@@ -79,11 +79,16 @@ class Embedder:
         """An (len(texts), dim) float32 array; rows are L2-normalised unless normalize=False."""
         if isinstance(texts, str):
             raise TypeError("embed() takes a list of texts, not one string")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock:
-            if self._batch is None:
-                raise RuntimeError("the embedder is closed")
-            seqs = [self.tokenize(t) for t in texts]
+            self._check_open()
+            return self.embed_tokens([self.tokenize(t) for t in texts], normalize)
+
+    def embed_tokens(self, seqs: Sequence[list[int]], normalize: bool = True) -> np.ndarray:
+        """embed() for texts already tokenized by tokenize(), for callers that look at the
+        tokens first (the cache skips long questions) and need not tokenize twice."""
+        out = np.zeros((len(seqs), self.dim), dtype=np.float32)
+        with self._lock:
+            self._check_open()
             start = 0
             while start < len(seqs):
                 end, n_tokens = start, 0
@@ -100,7 +105,11 @@ class Embedder:
             out /= np.maximum(norms, 1e-12)
         return out
 
-    def _decode(self, seqs: list[list[int]], out: np.ndarray) -> None:
+    def _check_open(self) -> None:
+        if self._batch is None:
+            raise RuntimeError("the embedder is closed")
+
+    def _decode(self, seqs: Sequence[list[int]], out: np.ndarray) -> None:
         """Run one llama.cpp batch holding `seqs` (one sequence id each); pooled rows into out."""
         lib, batch, ctx = self._lib, self._batch, self._llm.ctx
         k = 0

@@ -47,8 +47,6 @@ class Cache:
         self._index: BitIndex | None = None
         self.semantic_error: str | None = None
         self._waiting = 0
-        self.skipped = 0  # semantic lookups skipped: too many waiting
-        self.skipped_long = 0  # ... and: the question was over semantic_max_tokens
         self._load: asyncio.Future | None = None
 
     @property
@@ -128,7 +126,6 @@ class Cache:
         if self._embedder is None:
             return Similar(None, None)
         if self._waiting >= MAX_WAITING:
-            self.skipped += 1
             return Similar(None, None, f"semantic lookup skipped: {MAX_WAITING} already waiting")
         self._waiting += 1
         try:
@@ -136,15 +133,18 @@ class Cache:
         finally:
             self._waiting -= 1
 
-    def _embeddable(self, text: str) -> bool:
-        return len(self._embedder.tokenize(text)) <= self.settings.semantic_max_tokens
+    def _vector(self, text: str) -> np.ndarray | None:
+        """The text's embedding, or None for a question over semantic_max_tokens."""
+        tokens = self._embedder.tokenize(text)
+        if len(tokens) > self.settings.semantic_max_tokens:
+            return None
+        return self._embedder.embed_tokens([tokens])[0]
 
     def _similar(self, plan: CachePlan, now: float) -> Similar:
-        if not self._embeddable(plan.query):
-            self.skipped_long += 1
+        vector = self._vector(plan.query)
+        if vector is None:
             return Similar(None, None, f"semantic lookup skipped: question over "
                                        f"{self.settings.semantic_max_tokens} tokens")
-        vector = self._embedder.embed([plan.query])[0]
         if self._index is not None:
             self._index.sync(self._conn)
             ids = self._index.search(plan.partition, vector, store.CANDIDATES)
@@ -180,8 +180,8 @@ class Cache:
 
     def _remember(self, entry: store.NewEntry, vector: np.ndarray | None) -> None:
         try:
-            if vector is None and self._embedder is not None and self._embeddable(entry.query):
-                vector = self._embedder.embed([entry.query])[0]
+            if vector is None and self._embedder is not None:
+                vector = self._vector(entry.query)
             store.put(self._conn, entry, vector)
         except apsw.Error as exc:
             log.error("cache write failed: %s", exc)
