@@ -26,25 +26,11 @@ pytestmark = pytest.mark.skipif(
 class BinaryGate(Gate):
     """tests/live's Gate, run through the frozen executable instead of python -m cli."""
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        result = gate_process("-c", self.config, *args, cmd=[str(BINARY)], timeout=timeout)
-        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
-        return result
+    program = (str(BINARY),)
 
-    def start(self) -> BinaryGate:
-        self._out = open(self.dir / "serve.stdout", "wb")
-        self._err = open(self.dir / "serve.stderr", "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")} | {"GATE_TEST_ADMIN": "x"}
-        self.proc = subprocess.Popen(
-            [str(BINARY), "-c", str(self.config), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers or 1)],
-            cwd=self.dir, env=env, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def serve_env(self) -> tuple[Path, dict[str, str]]:
+        # Away from the source tree, and nothing of the developer's GATE_* settings.
+        return self.dir, {k: v for k, v in os.environ.items() if not k.startswith("GATE_")} | {"GATE_TEST_ADMIN": "x"}
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,8 @@ def _env() -> dict[str, str]:
 class Gate:
     """One `gate serve` process with its own config file and SQLite file."""
 
+    program: tuple[str, ...] = (sys.executable, "-m", "cli")  # how `gate` is run
+
     def __init__(self, directory: Path, config_text: str, workers: int | None = None) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -80,10 +82,9 @@ class Gate:
 
     # -- the CLI ------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = CLI_DEADLINE_S) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "-m", "cli", "-c", str(self.config), *args],
-            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout,
-        )
+        cwd, env = self.serve_env()
+        result = subprocess.run([*self.program, "-c", str(self.config), *args],
+                                cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise AssertionError(f"gate {' '.join(args)} exited {result.returncode}:\n"
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
@@ -114,14 +115,18 @@ class Gate:
                 out += f"--- {name} ---\n{path.read_text(errors='replace')[-6000:]}\n"
         return out
 
+    def serve_env(self) -> tuple[Path, dict[str, str]]:
+        """The working directory and environment `gate` runs in (serve and the CLI)."""
+        return ROOT, _env()
+
     def start(self) -> Gate:
-        args = [sys.executable, "-m", "cli", "-c", str(self.config), "serve",
-                "--host", "127.0.0.1", "--port", str(self.port)]
+        args = [*self.program, "-c", str(self.config), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers:
             args += ["--workers", str(self.workers)]
         self._out = open(self.dir / "serve.stdout", "wb")
         self._err = open(self.dir / "serve.stderr", "wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=self._out, stderr=self._err,
+        cwd, env = self.serve_env()
+        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL)
         try:
             self._wait_ready()
