@@ -32,6 +32,10 @@ HOSTILE = {
     "begin key": "-----BEGIN RSA PRIVATE KEY-----\n" + "QUJD\n" * 10_000,
     "leet": "1gn0r3 " * 7_000,
     "newlines": "system:\n" * 6_000,
+    # Dense findings: every check against earlier findings must not be a scan of all of them.
+    "dense ipv4": "10.1.2.3 " * 12_000,
+    "dense ibans": "DE89 3704 0044 0532 0130 00 " * 4_000,
+    "dense mixed": "1.2.3.4 a@example.com DE89 3704 0044 0532 0130 00 +1 415 555 0132 " * 1_500,
 }
 
 
