@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import BodyTooLarge, GatewayError, InternalError, render
+from server.errors import BodyTooLarge, GatewayError, InternalError, InvalidRequest, render
 
 log = logging.getLogger("gate")
 
@@ -22,7 +22,13 @@ Scope = dict[str, Any]
 
 
 class ClientGone(Exception):
-    """The client closed the connection before the whole body arrived."""
+    """The client closed the connection before the whole body arrived (granian says the same
+    of a malformed chunked body)."""
+
+
+def unreadable_body() -> InvalidRequest:
+    return InvalidRequest("The request body could not be read: its chunked encoding is malformed "
+                          "or the connection closed before it ended.", code="body_unreadable")
 
 
 class Incoming:

@@ -8,10 +8,12 @@ import re
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.exceptions import InternalServerException
 
 from server import admin_ops, json_limits
 from server.cache import store as cache_store
 from server.errors import InvalidRequest, NotFound, Unauthorized
+from server.http import unreadable_body
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
 from server.providers.health import check_all
@@ -90,7 +92,10 @@ async def create_key(request: Request) -> Response:
 
 
 async def _spec(request: Request, kind: type):
-    body = await request.body()
+    try:
+        body = await request.body()
+    except InternalServerException:  # Litestar's word for a body that ended early or is malformed
+        raise unreadable_body() from None
     try:
         spec = msgspec.json.decode(body, type=kind)
         json_limits.check(body)
