@@ -22,6 +22,7 @@ play every failure:
                 masked (first 8 and last 4 characters), URL-encoded and base64-encoded
     echo403     the same text as a plain-text (not JSON) HTTP 403
     echoevent   a 200 stream whose first event is an error event with the same text
+    echotype    a 200 JSON answer whose Content-Type header echoes the Authorization header
     redirect301, redirect302, redirect307, redirect308
                 that redirect to `redirect_to` + the request's path
 
@@ -172,6 +173,9 @@ class FakeUpstream:
                                                 "param": None, "code": "invalid_api_key"}}, status=401)
         if model == "echo403":
             return web.Response(status=403, text=self.echoed(request))
+        if model == "echotype":
+            auth = request.headers.get("Authorization", "")
+            return web.Response(body=b"{}", headers={"Content-Type": f"application/json; key={auth}"})
         if model in ("redirect301", "redirect302", "redirect307", "redirect308"):
             return self._redirect(request, int(model[-3:]))
         return None

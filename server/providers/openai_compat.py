@@ -179,9 +179,8 @@ class OpenAICompatible:
         ctype = resp.headers.get("Content-Type", "")
         if "text/event-stream" not in ctype:
             resp.release()
-            raise UpstreamBadResponse(
-                f"upstream '{self.name}' answered a stream request with '{ctype or 'no type'}'"
-            )
+            raise UpstreamBadResponse(f"upstream '{self.name}' answered a stream request with "
+                                      f"'{self.scrubber.scrub(ctype[:100]) or 'no type'}'")
         stream = _SSEStream(resp, self.name, self.scrubber)
         await stream.prefetch(self._first_byte)
         return stream

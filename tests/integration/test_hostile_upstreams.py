@@ -97,6 +97,8 @@ route = ["keyed:echo403", "backup:ok"]
 route = ["keyed:echo401"]
 [models.errorevent]
 route = ["keyed:echoevent"]
+[models.echotype]
+route = ["keyed:echotype"]
 [models.redirectonly]
 route = ["keyed:redirect307"]
 {redirects}"""
@@ -151,6 +153,15 @@ async def test_other_error_text_and_stream_error_events_are_scrubbed(client, fak
     rows = await ledger_rows(client, settings, 1)
     assert rows[-1].error.startswith("upstream error event") and "[REDACTED]" in rows[-1].error
     assert_clean(msgspec.json.encode(rows[-1]).decode())
+
+
+async def test_an_unexpected_content_type_is_scrubbed_too(client, settings):
+    r = await client.post("/v1/chat/completions", json={"model": "echotype", "stream": True, **CHAT})
+    assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_bad_response"
+    assert "answered a stream request with 'application/json; key=Bearer [REDACTED]'" in r.text
+    assert_clean(r.text)
+    (row,) = await ledger_rows(client, settings, 1)
+    assert_clean(msgspec.json.encode(row).decode())
 
 
 @pytest.mark.parametrize("stream", [False, True])
