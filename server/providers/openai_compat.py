@@ -67,6 +67,7 @@ def upstream_error(name: str, status: int, body: bytes, headers: dict[str, str],
         message = message or env.message or ""
     except (msgspec.DecodeError, msgspec.ValidationError):
         message = body[:300].decode("utf-8", "replace").strip()
+
     def clean(text: str, limit: int) -> str:
         return scrubber.scrub(text[:limit])[:limit]
 
@@ -262,7 +263,7 @@ class _SSEStream:
     def __init__(self, resp: aiohttp.ClientResponse, name: str, scrubber: Scrubber) -> None:
         self._resp = resp
         self._name = name
-        self._scrub = scrubber.scrub_json
+        self._scrub = scrubber.scrub_event
         self.done = False  # [DONE] arrived; without it only a finish_reason proves an end
         self._events = self._read()
         self._first: bytes | None = None

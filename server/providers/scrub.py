@@ -119,17 +119,21 @@ class Scrubber:
             text = text[:f.start] + REDACTED + text[f.end:]
         return _AUTH.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
-    def scrub_json(self, data: bytes) -> bytes:
-        """A JSON document (an SSE error event) with every string in it scrubbed, escapes
-        decoded first; one too large to scrub cheaply, or not JSON, becomes a plain error."""
+    def scrub_event(self, data: bytes) -> bytes:
+        """An SSE event's data: unchanged unless it is a JSON object with an `error` key; then
+        every string in it scrubbed (escapes decoded first), or, when it is too large to
+        scrub cheaply, replaced by a plain error. (Not JSON: the relay refuses it anyway.)"""
         try:
-            if len(data) > MAX_EVENT:
-                raise ValueError
-            return _ENCODE(self._walk(_DECODE(data)))
-        except (ValueError, msgspec.DecodeError):
-            return _ENCODE({"error": {"message": "the upstream sent an error event that could not be "
+            event = _DECODE(data)
+        except msgspec.DecodeError:
+            return data
+        if not isinstance(event, dict) or "error" not in event:
+            return data
+        if len(data) > MAX_EVENT:
+            return _ENCODE({"error": {"message": "the upstream sent an error event too large to be "
                                       "checked for credentials", "type": "upstream_error",
                                       "param": None, "code": "upstream_error"}})
+        return _ENCODE(self._walk(event))
 
     def _walk(self, value: object) -> object:
         if isinstance(value, str):

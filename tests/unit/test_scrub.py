@@ -71,16 +71,24 @@ def test_adjacent_pieces_become_one_placeholder():
     assert SCRUBBER.scrub(f"sent {HEADER} and {KEY}.") == f"sent {REDACTED} and {REDACTED}."
 
 
-def test_json_events_are_scrubbed_inside_their_strings_and_stay_json():
-    event = json.dumps({"error": {"message": f"bad key {KEY}".replace("/", "\\/"),
+def test_error_events_are_scrubbed_inside_their_strings_and_stay_json():
+    event = json.dumps({"error": {"message": f"bad key {KEY}",
                                   "details": [HEADER], "code": 401}}).encode()
-    out = json.loads(SCRUBBER.scrub_json(event))
+    out = json.loads(SCRUBBER.scrub_event(event))
     assert out == {"error": {"message": f"bad key {REDACTED}", "details": [REDACTED], "code": 401}}
     # Escaped characters are decoded before the search: \u0073 is "s".
     escaped = b'{"error": {"message": "\\u0073k-Ab3dEf9hIjKlMnOpQrStUv12Wx"}}'
-    assert KEY not in SCRUBBER.scrub_json(escaped).decode()
-    assert b"could not be checked" in SCRUBBER.scrub_json(b'{"error": ' + b"x" * 20000 + b"}")
-    assert b"could not be checked" in SCRUBBER.scrub_json(b'{"error": not json')
+    assert KEY[1:] not in SCRUBBER.scrub_event(escaped).decode()
+    huge = json.dumps({"error": {"message": "x" * 20000}}).encode()
+    assert b"too large to be checked" in SCRUBBER.scrub_event(huge)
+
+
+@pytest.mark.parametrize("data", [
+    json.dumps({"choices": [{"delta": {"content": 'the "error" key ' + "y" * 20000}}]}).encode(),
+    b'{"error": not json',
+])
+def test_other_events_pass_unchanged(data):
+    assert SCRUBBER.scrub_event(data) is data
 
 
 def test_the_repr_shows_no_secret():
