@@ -16,7 +16,9 @@ import aiohttp
 
 from server.guardrails.runtime import Guard
 from server.providers.base import Provider
+from server.providers.openai_compat import OpenAICompatible
 from server.providers.registry import build_provider
+from server.providers.scrub import Scrubber
 from server.routing.health import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
 from server.settings import Settings
@@ -41,13 +43,16 @@ class Topology:
 async def build(settings: Settings, session: aiohttp.ClientSession, previous: Topology | None = None) -> Topology:
     providers: dict[str, Provider] = {}
     kept: dict[str, ProviderHealth] = {}
+    scrubber = Scrubber.from_settings(settings)  # every secret of this configuration
     for name, p in settings.providers.items():
         old = previous.providers.get(name) if previous else None
         if old is not None and getattr(old, "settings", None) == p:
             providers[name] = old
             kept[name] = previous.health[name]  # type: ignore[union-attr]
+            if isinstance(old, OpenAICompatible):
+                old.scrubber = scrubber  # it learns the secrets a reload added
         else:
-            providers[name] = build_provider(name, p, settings, session)
+            providers[name] = build_provider(name, p, settings, session, scrubber)
             await providers[name].start()
     health = build_health(settings, providers, kept)
     routes = build_routes(settings, providers, health)
