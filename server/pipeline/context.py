@@ -45,6 +45,7 @@ class RequestContext:
     guard: Any = None
     guard_notes: list[str] = field(default_factory=list)
     output_guard: Any = None
+    input_found: dict[str, int] | None = None  # kinds the input checks found; None: they did not run
     holding: "ProviderHealth | None" = None  # the provider this request is counted on
     target: Target | None = None
     reply: Reply | None = None
