@@ -94,6 +94,10 @@ def build(ctx: "RequestContext") -> Trace:
     spans = [Span(f"{op} {ctx.alias or ''}".strip(), 0.0, total, "error" if ctx.status >= 400 else "ok", root)]
     for name, start, end in ctx.marks:
         spans.append(Span(f"gate.{name}", (start - t0) * 1000, (end - start) * 1000))
+    if ctx.generation is not None:  # a stream's tokens, first to last
+        start, end = ctx.generation
+        spans.append(Span("gate.generation", (start - t0) * 1000, (end - start) * 1000, "ok",
+                          {"gen_ai.usage.output_tokens": ctx.output_tokens}))
     for label, start, end, status, error, address in ctx.attempt_marks:
         model = label.split(":", 1)[1]
         attrs: dict[str, str | int | float | bool] = {

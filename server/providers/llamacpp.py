@@ -209,6 +209,7 @@ class LlamaCpp:
         prompt, prompt_tokens, params = await loop.run_in_executor(self._pool, self._prepare, call)
         stream = LocalStream(self, call, prompt_tokens)
         loop.run_in_executor(self._pool, stream.produce, loop, prompt, params)
+        await stream.prefetch()  # accepted once the first token is there, as other upstreams
         return stream
 
     async def probe(self) -> Probe:
@@ -238,7 +239,22 @@ class LocalStream:
         self._cancel = threading.Event()
         self._id = ("chatcmpl-" if call.op == "chat" else "cmpl-") + secrets.token_hex(12)
         self._created = int(time.time())
+        self._first: tuple | None = None
         self.done = False
+        # perf_counter() on the model's thread when the first and the last token came out.
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+
+    async def prefetch(self) -> None:
+        """Wait for the model's first piece (prompt processing and the first token), so the
+        upstream attempt covers them and a failure before it may still fail over."""
+        try:
+            self._first = await self._queue.get()
+        except BaseException:  # the request is cancelled: stop the generation
+            self._cancel.set()
+            raise
+        if self._first[0] == "error":
+            raise UpstreamUnavailable(f"provider '{self._provider.name}' failed: {self._first[1]}")
 
     def produce(self, loop: asyncio.AbstractEventLoop, prompt: str, params: dict[str, Any]) -> None:
         def put(item: tuple) -> None:
@@ -257,6 +273,9 @@ class LocalStream:
                     break
                 choice = part["choices"][0]
                 if choice.get("text"):
+                    self.last_token_at = time.perf_counter()
+                    if self.first_token_at is None:
+                        self.first_token_at = self.last_token_at
                     text.append(choice["text"])
                     put(("text", choice["text"]))
                 if choice.get("finish_reason"):
@@ -283,7 +302,10 @@ class LocalStream:
         if self._call.op == "chat":
             yield self._chunk("", None, role=True)
         while True:
-            item = await self._queue.get()
+            if self._first is not None:
+                item, self._first = self._first, None
+            else:
+                item = await self._queue.get()
             if item[0] == "text":
                 yield self._chunk(item[1], None)
             elif item[0] == "end":
