@@ -28,8 +28,12 @@ def from_base64(text: str) -> list[float]:
     return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(float).tolist()
 
 
-def encoded(vector: Any, encoding_format: str) -> Any:
-    return to_base64(vector) if encoding_format == "base64" else vector
+def encoded(vector: Any, encoding_format: str) -> str | list[float]:
+    """The in-process embedder's vector as asked: both encodings carry the same float32
+    values (as OpenAI's do), so a client gets the same numbers whichever it asks for."""
+    if encoding_format == "base64":
+        return to_base64(vector)
+    return np.asarray(vector, dtype="<f4").tolist()
 
 
 def as_requested(body: bytes, encoding_format: str) -> bytes:
