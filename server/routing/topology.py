@@ -17,11 +17,11 @@ import aiohttp
 
 from server.guardrails.runtime import Guard
 from server.providers.base import Provider
-from server.providers.registry import build_provider
+from server.providers.registry import build_or_leave_out
 from server.providers.unavailable import Unavailable
 from server.routing.health import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
-from server.settings import ConfigError, Settings
+from server.settings import Settings
 
 log = logging.getLogger("gate.topology")
 DRAIN_LIMIT_S = 600.0
@@ -53,15 +53,12 @@ async def build(settings: Settings, session: aiohttp.ClientSession, previous: To
             providers[name] = old
             kept[name] = previous.health[name]  # type: ignore[union-attr]
             continue
-        try:
-            providers[name] = build_provider(name, p, settings, session)
-        except ConfigError as exc:
-            reason = str(exc).removeprefix(f"{settings.source}: ")  # the file is known
-            problems.append(f"provider '{name}' left out: {reason}")
-            log.error("provider %s is left out until its configuration can be applied: %s", name, reason)
-            providers[name] = Unavailable(name, p, reason)
+        providers[name] = provider = build_or_leave_out(name, p, settings, session)
+        if isinstance(provider, Unavailable):
+            problems.append(f"provider '{name}' left out: {provider.reason}")
+            log.error("provider %s is left out until its configuration can be applied: %s", name, provider.reason)
             continue
-        await providers[name].start()
+        await provider.start()
     health = build_health(settings, providers, kept)
     routes = build_routes(settings, providers, health)
     monitor = HealthMonitor(providers, health, settings.routing.health_interval_s)
