@@ -8,7 +8,9 @@ apply the new configuration"), so `models add` was silently not applied either.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import openai
@@ -69,8 +71,6 @@ def test_an_unresolvable_secret_leaves_one_provider_out_and_the_next_change_appl
     assert cloud["ok"] is False and UNSET in cloud["detail"]
 
     cwd, env = server.serve_env()
-    import subprocess
-
     doctor = subprocess.run([*server.program, "-c", str(server.config), "doctor", "--json"], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=120)
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
