@@ -108,6 +108,18 @@ def build(ctx: "RequestContext") -> Trace:
     return Trace(ctx.request_id, ctx.ts, total, ctx.status, ctx.alias, spans)
 
 
+def no_redirects_session():
+    """A requests session that follows no redirect: spans go to the configured collector or
+    nowhere (the exporter's own default has varied between versions)."""
+    import requests
+
+    class NoRedirects(requests.Session):
+        def get_redirect_target(self, resp):
+            return None
+
+    return NoRedirects()
+
+
 class OtlpExport:
     """Turns stored traces into OpenTelemetry spans and exports them in batches."""
 
@@ -125,7 +137,8 @@ class OtlpExport:
                 OTLPSpanExporter,
             )
 
-            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces")  # type: ignore[union-attr]
+            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",  # type: ignore[union-attr]
+                                        session=no_redirects_session())
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
         else:
             processor = SimpleSpanProcessor(exporter)

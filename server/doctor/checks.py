@@ -186,14 +186,17 @@ def disk(settings: Settings) -> list[Check]:
 
 
 def llama_cpu() -> Check:
-    """Which CPU code llama.cpp loaded (the build carries one per x86-64 level)."""
+    """Which CPU code llama.cpp loaded (the build carries one per x86-64 level), and which
+    variants failed their check on this host and why (server/llama_runtime.py)."""
     try:
-        from server.llama_runtime import cpu_features
+        from server.llama_runtime import cpu_features, loaded
 
-        features = cpu_features()
+        choice, features = loaded(), cpu_features()
     except (OSError, RuntimeError, ImportError) as exc:
         return Check("llama.cpp", FAIL, f"cannot load llama.cpp's CPU code: {exc}")
-    return Check("llama.cpp", PASS, f"CPU code with {features}")
+    name = f"the {choice.variant} CPU code ({choice.how})" if choice.variant else "CPU code linked in"
+    rejected = "".join(f"; rejected {v}: {why}" for v, why in choice.rejected)
+    return Check("llama.cpp", PASS, f"{name} with {features}{rejected}")
 
 
 def run_all(settings: Settings) -> list[Check]:

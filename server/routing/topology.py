@@ -17,7 +17,9 @@ import aiohttp
 
 from server.guardrails.runtime import Guard
 from server.providers.base import Provider
+from server.providers.openai_compat import OpenAICompatible
 from server.providers.registry import build_or_leave_out
+from server.providers.scrub import Scrubber
 from server.providers.unavailable import Unavailable
 from server.routing.health import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
@@ -47,13 +49,16 @@ async def build(settings: Settings, session: aiohttp.ClientSession, previous: To
     providers: dict[str, Provider] = {}
     kept: dict[str, ProviderHealth] = {}
     problems: list[str] = []
+    scrubber = Scrubber.from_settings(settings)  # every secret of this configuration
     for name, p in settings.providers.items():
         old = previous.providers.get(name) if previous else None
         if old is not None and getattr(old, "settings", None) == p:
             providers[name] = old
             kept[name] = previous.health[name]  # type: ignore[union-attr]
+            if isinstance(old, OpenAICompatible):
+                old.scrubber = scrubber  # it learns the secrets a reload added
             continue
-        providers[name] = provider = build_or_leave_out(name, p, settings, session)
+        providers[name] = provider = build_or_leave_out(name, p, settings, session, scrubber)
         if isinstance(provider, Unavailable):
             problems.append(f"provider '{name}' left out: {provider.reason}")
             log.error("provider %s is left out until its configuration can be applied: %s", name, provider.reason)
