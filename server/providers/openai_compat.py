@@ -17,12 +17,13 @@ from server.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from server.providers.base import Health, Probe, Reply, UpstreamCall
+from server.providers.base import ALL_OPS, Health, Probe, Reply, UpstreamCall
+from server.providers.embeddings import as_requested
 from server.providers.scrub import MAX_TEXT, Scrubber
 from server.settings import OpenAIProvider as OpenAISettings
 from server.settings import resolve_secret
 from server.sse import DONE, SSEDecoder
-from server.wire import PATHS, decode_reply, decode_upstream_error, encode
+from server.wire import PATHS, EmbeddingView, decode_reply, decode_upstream_error, encode
 
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 _RETRY_AFTER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?|[A-Za-z]{3}, [0-9A-Za-z :]{1,30}")  # seconds or HTTP date
@@ -109,6 +110,7 @@ class OpenAICompatible:
         self._base = settings.url.rstrip("/")
         self._root = self._base.removesuffix("/v1")
         self.address = urlsplit(self._base).hostname
+        self.ops = ALL_OPS  # an OpenAI-compatible server says what it cannot do itself
         headers = {"Content-Type": "application/json"}
         secrets = []
         if settings.api_key:
@@ -173,6 +175,8 @@ class OpenAICompatible:
             view = decode_reply(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise UpstreamBadResponse(f"upstream '{self.name}' sent a malformed answer") from None
+        if isinstance(call.view, EmbeddingView):  # an upstream may ignore encoding_format
+            body = as_requested(body, call.view.encoding_format)
         return Reply(body=body, usage=view.usage, model=view.model, status=resp.status)
 
     async def open_stream(self, call: UpstreamCall) -> _SSEStream:
