@@ -214,6 +214,7 @@ async def stats(request: Request) -> Response:
     window = _int(request, "window", 60, 5, MAX_WINDOW_S)
     await state.ledger.flush()
     body = await state.ledger.run_in_thread(lambda conn: window_stats(conn, window, state.started_at))
+    body["config_error"] = state.config_error  # gate top's status bar shows it
     return _json(request, body)
 
 
