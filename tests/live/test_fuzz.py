@@ -110,7 +110,9 @@ def admin_like(draw) -> bytes:
 bodies = st.one_of(chat_like(), admin_like(), raw_json().map(str.encode), st.binary(max_size=300),
                    st.integers(60, 20_000).map(lambda n: ('{"model":"ok","x":' + deep(n) + "}").encode()),
                    st.just(b""))
-segment = st.text(min_size=1, max_size=20).map(lambda s: urllib.parse.quote(s, safe=""))
+# Path segments and query values: any text, or any bytes (invalid UTF-8 once percent-decoded).
+segment = st.one_of(st.text(min_size=1, max_size=20), st.binary(min_size=1, max_size=12)).map(
+    lambda s: urllib.parse.quote(s, safe=""))
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=60)
 
@@ -123,8 +125,8 @@ def requests(draw, key: str) -> bytes:
     path = path.replace("{k}", draw(st.one_of(st.just("victim"), segment)))
     while "{x}" in path:
         path = path.replace("{x}", draw(segment), 1)
-    query = draw(st.dictionaries(st.sampled_from(QUERY_KEYS), st.one_of(st.sampled_from(HOSTILE_NUMBERS),
-                                                                        st.text(max_size=20)), max_size=3))
+    query = draw(st.dictionaries(st.sampled_from(QUERY_KEYS), st.one_of(
+        st.sampled_from(HOSTILE_NUMBERS), st.text(max_size=20), st.binary(max_size=12)), max_size=3))
     if query:
         path += "?" + urllib.parse.urlencode(query)
     token = ADMIN_TOKEN if path.startswith("/admin") else key
