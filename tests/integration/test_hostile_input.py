@@ -78,9 +78,12 @@ def nested(depth: int) -> bytes:
     b',"x":1' + b"0" * 5000,                    # beyond Python's int-from-string limit
     b',"x":9223372036854775808',                # beyond int64
     b',"seed":1' + b"0" * 30,
+    b',"x":-9223372036854775809',
+    b',"x":1.5e301',                            # an exponent above 300
+    b',"x":0.' + b"0" * 400 + b"1",             # a run of more than 300 digits
     b',"messages_extra":[{"content":[{"type":"text","text":"hi","n":1e999}]}]',
 ], ids=["deep10000", "deep65", "deep66-objects", "1e400", "-1e400", "5000-digits", "int64+1", "seed1e30",
-        "nested-1e999"])
+        "int64-1", "1.5e301", "400-digit-run", "nested-1e999"])
 async def test_hostile_json_is_a_400(client, extra):
     r = await client.post("/v1/chat/completions", content=CHAT + extra + b"}")
     assert_error(r, 400)
@@ -88,8 +91,9 @@ async def test_hostile_json_is_a_400(client, extra):
 
 @pytest.mark.parametrize("extra", [
     b',"x":' + nested(62),                    # 64 levels with the body and the x array
-    b',"x":-9223372036854775808,"y":9223372036854775807,"z":1.7976931348623157e308,"w":1e-400',
+    b',"x":-9223372036854775808,"y":9223372036854775807,"z":1.5e300,"w":1e-400,"v":12345678901234567890.5',
     b',"x":"1e400 and 99999999999999999999999 and ' + b"[" * 100 + b'"',   # text, not numbers
+    b',"x\\\"[[[":"\\\"' + b"[" * 100 + b'"',                       # escaped quotes in a key and a value
     b',"x":1.00000000000000000000000001',
 ])
 async def test_json_within_the_limits_passes(client, fake, extra):
