@@ -62,7 +62,7 @@ class JsonOut:
     body: bytes
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    # settle and record: run after the answer has been sent, off the client's latency.
+    # settle and record: run before the answer is sent, so no answer escapes the ledger.
     finish: Callable[[], None] = lambda: None
 
 
@@ -70,8 +70,8 @@ class JsonOut:
 class StreamOut:
     events: AsyncIterator[bytes]
     headers: dict[str, str] = field(default_factory=dict)
-    # Called once the response is over, however it ended (idempotent: the relay calls it too,
-    # but a relay cancelled before it started never runs its own cleanup).
+    # Called once the response is over, however it ended (idempotent: the relay calls it
+    # before its last event, but a relay cancelled before it started never runs it).
     finish: Callable[[], None] = lambda: None
 
 

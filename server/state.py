@@ -22,7 +22,7 @@ from server.routing.route import Route
 from server.routing.topology import Topology
 from server.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
-from server.store import db, provider_health
+from server.store import db, orphans, provider_health
 from server.store import traces as trace_store
 from server.store.ledger_writer import LedgerWriter
 
@@ -80,6 +80,8 @@ class GatewayState:
             from server.telemetry import OtlpExport
 
             ledger.exporters.append(OtlpExport(settings.telemetry))
+        ledger.on_events = state.alerts.publish
+        state.charge_orphans()  # a respawned worker charges what the dead one left unsettled
         ledger.start()
         state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
         state._tasks.append(asyncio.create_task(state._publish(), name="gate-health-publish"))
@@ -89,13 +91,24 @@ class GatewayState:
                  path, state.vec_version, len(topo.providers), len(topo.routes))
         return state
 
+    def charge_orphans(self) -> None:
+        """Reservations of dead workers become spend at their worst case, with ledger rows."""
+        try:
+            charged, events = orphans.charge(self.db, time.time())
+        except apsw.BusyError:
+            return  # another worker holds the lock: it or the next round charges them
+        if charged:
+            log.warning("charged %d requests of a worker that died before settling them, at their "
+                        "reserved worst case: %s", len(charged), ", ".join(charged[:10]))
+        if events:
+            self.alerts.publish(events)
+
     async def _tidy(self, every_s: float = 60.0) -> None:
-        """Expired reservations (a crashed worker's) and old rate windows go."""
+        """Dead workers' reservations are charged; old rate windows, caches and traces go."""
         while True:
             try:
-                dropped = budget_store.prune(self.db, time.time())
-                if dropped:
-                    log.warning("released %d expired budget reservations", dropped)
+                self.charge_orphans()
+                budget_store.prune(self.db, time.time())
                 await self.cache.prune()
                 retention = self.settings.telemetry.trace_retention_h * 3600
                 await self.ledger.run_in_thread(trace_store.prune, time.time() - retention)

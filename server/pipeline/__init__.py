@@ -4,7 +4,8 @@
     -> dispatch -> guard_output + respond -> settle -> record
 
 A stage may answer at once (lookup, on a cache hit) by returning the output. settle and
-record run once for every request, however it ended (`finish`).
+record run once for every request, however it ended (`finish`), and before the answer's
+last byte goes out: the budget and the ledger know of every answer a client holds.
 """
 
 from __future__ import annotations
@@ -101,5 +102,5 @@ async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | St
         return early
     if early is None:
         return respond.stream_out(ctx, state, lambda: finish(ctx, state))
-    early.finish = lambda: finish(ctx, state)  # the caller runs it once the answer has gone
+    early.finish = lambda: finish(ctx, state)  # the caller runs it before the answer goes out
     return early

@@ -84,15 +84,18 @@ def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
         try:
             for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
                 yield event(guard(data) if guard is not None else data)
+            out.finish()  # in the ledger before the last event
             yield DONE_EVENT
         except GatewayError as error:
             ctx.fail(error)
+            out.finish()
             yield event(render(error))
         except BaseException:
             ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
             raise
 
-    return StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})  # handle() sets its finish
+    out = StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})  # handle() sets its finish
+    return out
 
 
 def _without_usage(data: bytes) -> bytes:
@@ -122,6 +125,7 @@ async def relay(ctx: RequestContext, state: GatewayState,
                 ) from None
             if chunk.error is not None:
                 ctx.status, ctx.error = 502, f"upstream error event: {str(chunk.error)[:300]}"
+                finish()
                 yield event(data)
                 return
             text = chunk_text(chunk)
@@ -145,10 +149,12 @@ async def relay(ctx: RequestContext, state: GatewayState,
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
                 f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
+        finish()  # settled and in the ledger before the client sees the stream end
         yield DONE_EVENT
     except GatewayError as error:
         ctx.fail(error)
         held = guard.rest() if guard is not None else None
+        finish()
         if held is not None:
             yield event(held)
         yield event(render(error))
