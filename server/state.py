@@ -24,6 +24,7 @@ from server.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
 from server.store import db, orphans, provider_health
 from server.store import traces as trace_store
+from server.store.ledger_commit import LedgerCommit
 from server.store.ledger_writer import LedgerWriter
 
 log = logging.getLogger("gate")
@@ -34,6 +35,7 @@ class GatewayState:
     settings: Settings
     db: apsw.Connection
     ledger: LedgerWriter
+    commit: LedgerCommit
     session: aiohttp.ClientSession
     topology: Topology
     admin_token: Secret | None
@@ -74,13 +76,14 @@ class GatewayState:
         topo = await topology.build(settings, session)
         cache = Cache(settings.cache, path, settings.database.busy_timeout_ms)
         await cache.start()
-        state = cls(settings, conn, ledger, session, topo, admin_token(settings),
-                    db.vec_version(conn), Alerts(session, settings.budgets.webhook), cache)
+        alerts = Alerts(session, settings.budgets.webhook)
+        state = cls(settings, conn, ledger, LedgerCommit(conn, ledger, alerts.publish), session, topo,
+                    admin_token(settings), db.vec_version(conn), alerts, cache)
         if settings.telemetry.otlp_endpoint:
             from server.telemetry import OtlpExport
 
             ledger.exporters.append(OtlpExport(settings.telemetry))
-        ledger.on_events = state.alerts.publish
+        ledger.on_events = alerts.publish
         state.charge_orphans()  # a respawned worker charges what the dead one left unsettled
         ledger.start()
         state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
@@ -134,6 +137,7 @@ class GatewayState:
         await self.alerts.close()
         await topology.close(self.topology)
         await self.cache.close()
+        self.commit.flush()  # rows of requests that ended without awaiting theirs
         await self.ledger.close()
         for exporter in self.ledger.exporters:
             exporter.shutdown()

@@ -1,34 +1,29 @@
 """record: one ledger row per request, written with the request's settlement.
 
-The row and the settlement (settle.apply_in) are one short transaction on the worker's
-connection, run before the answer's last byte goes out: a client never holds an answer the
-ledger and the budgets do not know of, whatever happens to the worker next. Traces and
-metrics follow in batches (ledger_writer). Should the transaction fail (the file locked
-past its busy timeout), the writer's thread retries both.
+The row and the settlement (settle.apply_in) go to the group commit (store/ledger_commit),
+and the caller awaits it before the answer's last byte goes out: a client never holds an
+answer the ledger and the budgets do not know of, whatever happens to the worker next.
+Traces and metrics follow in batches (ledger_writer).
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
-
-import apsw
 
 from server import telemetry
 from server.cache.store import NewEntry
 from server.pipeline import settle
 from server.pipeline.context import RequestContext
-from server.store.db import immediate
-from server.store.ledger import LedgerRow, insert_row
+from server.store.ledger import LedgerRow
 
 if TYPE_CHECKING:
     from server.state import GatewayState
 
-log = logging.getLogger("gate.record")
 
-
-def stage(ctx: RequestContext, state: GatewayState) -> None:
+def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:
+    """Done once the row and the settlement are in the file."""
     provider = ctx.target.provider if ctx.target else None
     remember(ctx, state)
     trace = telemetry.build(ctx) if state.settings.telemetry.traces else None
@@ -56,18 +51,7 @@ def stage(ctx: RequestContext, state: GatewayState) -> None:
         similarity=ctx.cache_hit.similarity if ctx.cache_status == "SEMANTIC_HIT" else None,
         error=ctx.error,
     )
-    try:
-        with immediate(state.db):
-            events = settle.apply_in(state.db, ctx)
-            insert_row(state.db, row)
-    except apsw.Error as exc:
-        log.error("request %s: cannot write its ledger row and settlement now (%s); retrying off the "
-                  "request path", ctx.request_id, exc)
-        state.ledger.add(row, trace, settle=partial(settle.apply_in, ctx=ctx))
-        return
-    state.ledger.add(row, trace, written=True)
-    if events:
-        state.alerts.publish(events)
+    return state.commit.add(row, trace, partial(settle.apply_in, ctx=ctx) if settle.needed(ctx) else None)
 
 
 def remember(ctx: RequestContext, state: "GatewayState") -> None:

@@ -7,7 +7,7 @@ error event, never with a clean-looking [DONE].
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -84,11 +84,11 @@ def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
         try:
             for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
                 yield event(guard(data) if guard is not None else data)
-            out.finish()  # in the ledger before the last event
+            await settled(out.finish)  # in the ledger before the last event
             yield DONE_EVENT
         except GatewayError as error:
             ctx.fail(error)
-            out.finish()
+            await settled(out.finish)
             yield event(render(error))
         except BaseException:
             ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
@@ -98,6 +98,12 @@ def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
     return out
 
 
+async def settled(finish: Callable[[], Awaitable[None] | None]) -> None:
+    done = finish()
+    if done is not None:
+        await done
+
+
 def _without_usage(data: bytes) -> bytes:
     fields = decode_fields(data)
     fields.pop("usage", None)
@@ -105,7 +111,7 @@ def _without_usage(data: bytes) -> bytes:
 
 
 async def relay(ctx: RequestContext, state: GatewayState,
-                finish: Callable[[], None]) -> AsyncIterator[bytes]:
+                finish: Callable[[], Awaitable[None] | None]) -> AsyncIterator[bytes]:
     chunks = ctx.chunks
     assert chunks is not None
     finished = False
@@ -125,7 +131,7 @@ async def relay(ctx: RequestContext, state: GatewayState,
                 ) from None
             if chunk.error is not None:
                 ctx.status, ctx.error = 502, f"upstream error event: {str(chunk.error)[:300]}"
-                finish()
+                await settled(finish)
                 yield event(data)
                 return
             text = chunk_text(chunk)
@@ -149,12 +155,12 @@ async def relay(ctx: RequestContext, state: GatewayState,
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
                 f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
-        finish()  # settled and in the ledger before the client sees the stream end
+        await settled(finish)  # settled and in the ledger before the client sees the stream end
         yield DONE_EVENT
     except GatewayError as error:
         ctx.fail(error)
         held = guard.rest() if guard is not None else None
-        finish()
+        await settled(finish)
         if held is not None:
             yield event(held)
         yield event(render(error))
@@ -166,7 +172,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
         finish()
 
 
-def stream_out(ctx: RequestContext, state: GatewayState, finish: Callable[[], None]) -> StreamOut:
+def stream_out(ctx: RequestContext, state: GatewayState,
+               finish: Callable[[], Awaitable[None] | None]) -> StreamOut:
     return StreamOut(relay(ctx, state, finish),
                      {**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, finish)
 

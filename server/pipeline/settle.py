@@ -40,6 +40,12 @@ def stage(ctx: RequestContext, state: "GatewayState") -> None:
     ctx.cost = ctx.target.cost(ctx.input_tokens, ctx.output_tokens) if ctx.target else 0.0
 
 
+def needed(ctx: RequestContext) -> bool:
+    """Whether the request holds anything to settle: reservations, or a token count."""
+    p = ctx.principal
+    return bool(ctx.budgets) or bool(ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm)
+
+
 def apply_in(conn: apsw.Connection, ctx: RequestContext) -> list[budget_store.Event]:
     """The request's reservations become its real spend, and its token count its real use,
     inside the caller's transaction; the budget alerts this crossed."""

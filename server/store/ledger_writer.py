@@ -73,9 +73,9 @@ class LedgerWriter:
             try:
                 with self._conn:
                     events = []
-                    for _, settle in unwritten:
+                    for row, settle in unwritten:
                         if settle is not None:
-                            events += settle(self._conn)
+                            events += self._settle(row, settle)
                     insert_rows(self._conn, [row for row, _ in unwritten])
                     trace_store.insert(self._conn, traces)
                     if self.metrics:
@@ -93,6 +93,16 @@ class LedgerWriter:
         for export in self.exporters:
             export(traces)
         return events
+
+    def _settle(self, row: LedgerRow, settle: Callable[[apsw.Connection], list]) -> list:
+        try:
+            with self._conn:  # a savepoint: a settlement that fails alone still leaves its row
+                return settle(self._conn)
+        except apsw.BusyError:
+            raise
+        except apsw.Error as exc:
+            log.error("request %s: cannot settle its limits: %s", row.request_id, exc)
+            return []
 
     @staticmethod
     def _paired(batch: list[LedgerRow], traces: list[trace_store.Trace]) -> list[trace_store.Trace | None]:
