@@ -148,6 +148,37 @@ def test_a_killed_worker_is_respawned_and_sigterm_still_stops_the_server(gate2):
     assert not workers(gate2.proc.pid)
 
 
+def test_a_crash_loop_restarts_the_server_instead_of_ending_it(gate2):
+    """granian gives up when a respawned worker dies again within seconds; gate serve then
+    starts it again: only a signal ends it."""
+    first = wait_for_workers(gate2, 2, set())
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    second = wait_for_workers(gate2, 2, {victim})
+    (respawned,) = second - first
+    os.kill(respawned, signal.SIGKILL)  # at once: granian's crash-loop guard
+    deadline = time.monotonic() + RESPAWN_DEADLINE_S
+    while "starting it again" not in gate2.stderr():
+        assert gate2.alive, f"gate serve exited on a crash loop\n{gate2.stderr()}"
+        assert time.monotonic() < deadline, gate2.stderr()
+        time.sleep(0.05)
+    third = wait_for_workers(gate2, 2, first | second)
+    assert gate2.alive and len(third) == 2
+    deadline = time.monotonic() + RESPAWN_DEADLINE_S
+    while True:
+        c = gate2.client(gate2.key)
+        try:
+            assert c.chat.completions.create(model="ok", messages=CHAT).choices[0].message.content
+            break
+        except openai.APIConnectionError:
+            assert time.monotonic() < deadline, f"not serving again\n{gate2.stderr()}"
+            time.sleep(0.1)
+        finally:
+            c.close()
+    code = gate2.stop(signal.SIGINT)
+    assert code == 0 and gate2.stopped_by == signal.SIGINT, gate2.stderr()
+
+
 def kill_all(gate: Gate) -> None:
     """SIGKILL the server and its workers at once (a power cut, the OOM killer on the group)."""
     pids = [gate.proc.pid, *workers(gate.proc.pid)]
