@@ -56,9 +56,9 @@ class LedgerCommit:
             with immediate(self._conn):
                 for row, _, settle, _ in items:
                     events += self._one(row, settle)
-        except apsw.Error as exc:  # locked past the busy timeout: the writer's thread retries
+        except Exception as exc:  # locked past the busy timeout: the writer's thread retries
             log.error("cannot write %d ledger rows and settlements now (%s); retrying off the request path",
-                      len(items), exc)
+                      len(items), exc, exc_info=not isinstance(exc, apsw.Error))
             events = []
             for row, trace, settle, _ in items:
                 self._writer.add(row, trace, settle=settle)
@@ -66,9 +66,10 @@ class LedgerCommit:
             self.commits += 1
             for row, trace, _, _ in items:
                 self._writer.add(row, trace, written=True)
-        for *_, done in items:
-            if not done.done():
-                done.set_result(None)
+        finally:  # never leave an answer waiting
+            for *_, done in items:
+                if not done.done():
+                    done.set_result(None)
         if events and self._on_events is not None:
             self._on_events(events)
 
