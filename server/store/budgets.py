@@ -69,6 +69,13 @@ def budgets_for(conn: apsw.Connection, key_id: str, team_id: str | None) -> list
     return [Budget(*r) for r in rows]
 
 
+def budgets_by_id(conn: apsw.Connection, ids: set[int]) -> dict[int, Budget]:
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    return {r[0]: Budget(*r) for r in conn.execute(_BUDGET + f"WHERE b.id IN ({marks})", tuple(ids))}
+
+
 def all_budgets(conn: apsw.Connection) -> list[Budget]:
     return [Budget(*r) for r in conn.execute(_BUDGET + "ORDER BY b.scope, 4")]
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 import apsw
 
 from server.store import liveness
-from server.store.budgets import _BUDGET, Budget, Event, settle_in
+from server.store.budgets import Event, budgets_by_id, settle_in
 from server.store.db import immediate
 from server.store.ledger import LedgerRow, insert_rows
 
@@ -48,7 +48,7 @@ def charge(conn: apsw.Connection, now: float) -> tuple[list[str], list[Event]]:
         by_request: dict[str, list[tuple]] = defaultdict(list)
         for row in rows:
             by_request[row[0]].append(row)
-        budgets = {b.id: b for b in _budgets(conn, {r[1] for r in rows})}
+        budgets = budgets_by_id(conn, {r[1] for r in rows})
         ledger = []
         for request_id, held in by_request.items():
             _, _, usd, tokens, worker, created, key_id, team_id, endpoint, alias, _ = held[0]
@@ -63,9 +63,3 @@ def charge(conn: apsw.Connection, now: float) -> tuple[list[str], list[Event]]:
         insert_rows(conn, ledger)
     return list(by_request), events
 
-
-def _budgets(conn: apsw.Connection, ids: set[int]) -> list[Budget]:
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    return [Budget(*r) for r in conn.execute(_BUDGET + f"WHERE b.id IN ({marks})", tuple(ids))]
