@@ -100,6 +100,9 @@ class GatewayState:
             charged, events = orphans.charge(self.db, time.time())
         except apsw.BusyError:
             return  # another worker holds the lock: it or the next round charges them
+        except apsw.Error as exc:
+            log.error("cannot charge dead workers' reservations now: %s", exc)
+            return
         if charged:
             log.warning("charged %d requests of a worker that died before settling them, at their "
                         "reserved worst case: %s", len(charged), ", ".join(charged[:10]))
@@ -132,12 +135,12 @@ class GatewayState:
             await asyncio.sleep(every_s)
 
     async def close(self) -> None:
+        self.commit.flush()  # rows of requests that ended without awaiting theirs
         for task in self._tasks:
             task.cancel()
         await self.alerts.close()
         await topology.close(self.topology)
         await self.cache.close()
-        self.commit.flush()  # rows of requests that ended without awaiting theirs
         await self.ledger.close()
         for exporter in self.ledger.exporters:
             exporter.shutdown()

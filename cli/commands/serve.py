@@ -13,6 +13,9 @@ from cli.context import console, fail, globals_
 from server.settings import LlamaCppProvider
 from server.store import db
 
+STOP_TIMEOUT_S = 10  # after SIGINT/SIGTERM, a worker still running this long is killed
+RESTART_PAUSES_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # between restarts of a server that keeps failing
+
 
 def serve(
     ctx: typer.Context,
@@ -48,10 +51,6 @@ def serve(
         # On SIGINT/SIGTERM a worker gets this long to finish and flush, then it is killed.
         workers_kill_timeout=STOP_TIMEOUT_S,
     ))
-
-
-STOP_TIMEOUT_S = 10
-RESTART_PAUSES_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def supervise(make_server) -> None:
