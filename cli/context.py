@@ -1,23 +1,20 @@
-"""What every command shares: the config file, the admin backend, output helpers."""
+"""What every command shares: the config file, parsing helpers, and (from cli.output) output."""
 
 from __future__ import annotations
 
 import re
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
-import msgspec
 import typer
-from rich.console import Console
 
+from cli.output import console, err_console, esc, fail, print_json
 from server.settings import ConfigError, Settings, config_path, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["Globals", "console", "err_console", "esc", "fail", "globals_", "parse_duration", "parse_since",
+           "print_json", "when"]
 
 
 @dataclass
@@ -38,15 +35,6 @@ def globals_(ctx: typer.Context) -> Globals:
     if not isinstance(root.obj, Globals):
         root.obj = Globals(config_path(None), None, None)
     return root.obj
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def print_json(value: object) -> None:
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -9,7 +9,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from cli.backend import call as _run
-from cli.context import console, print_json, when
+from cli.context import console, esc, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Budgets on keys and teams, and their alerts.", no_args_is_help=True)
@@ -40,7 +40,7 @@ def remove(ctx: typer.Context, scope: Annotated[str, typer.Argument(help="key or
            owner: Annotated[str, typer.Argument(help="Name or id.")]) -> None:
     """Remove the budget of a key or a team."""
     _run(ctx, "remove_budget", scope, owner)
-    console.print(f"removed the budget of {scope} [bold]{owner}[/]", highlight=False)
+    console.print(f"removed the budget of {esc(scope)} [bold]{esc(owner)}[/]", highlight=False)
 
 
 def _bar(used: float, limit: float | None) -> ProgressBar | str:
@@ -56,11 +56,12 @@ def _table(rows: list[dict]) -> Table:
     for col in ("scope", "owner", "period", "spent", "held", "limit", "", "resets"):
         table.add_column(col, justify="right" if col in ("spent", "held", "limit") else "left")
     for r in rows:
+        owner = esc(r["owner"])
         if r["limit_usd"] is not None:
-            table.add_row(r["scope"], r["owner"], r["period"], f"${r['spent_usd']:.4f}", f"${r['reserved_usd']:.4f}",
+            table.add_row(r["scope"], owner, r["period"], f"${r['spent_usd']:.4f}", f"${r['reserved_usd']:.4f}",
                           f"${r['limit_usd']:.2f}", _bar(r["spent_usd"], r["limit_usd"]), when(r["resets_at"]))
         if r["limit_tokens"] is not None:
-            table.add_row(r["scope"], r["owner"], r["period"], f"{r['spent_tokens']:,} tok",
+            table.add_row(r["scope"], owner, r["period"], f"{r['spent_tokens']:,} tok",
                           f"{r['reserved_tokens']:,} tok", f"{r['limit_tokens']:,} tok",
                           _bar(r["spent_tokens"], r["limit_tokens"]), when(r["resets_at"]))
     return table
@@ -91,5 +92,5 @@ def events(ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many
         table.add_column(col)
     for e in rows:
         color = "red" if e["kind"] == "budget_exhausted" else "yellow"
-        table.add_row(when(e["ts"]), f"[{color}]{e['kind']}[/]", e["scope"], e["owner"], e["detail"])
+        table.add_row(when(e["ts"]), f"[{color}]{esc(e['kind'])}[/]", e["scope"], esc(e["owner"]), esc(e["detail"]))
     console.print(table)

@@ -7,16 +7,21 @@ from typing import Annotated
 
 import typer
 
-from cli.context import console, fail, globals_
-from server.settings import LlamaCppProvider
+from cli.context import console, esc, fail, globals_
+from server.settings import LlamaCppProvider, ServerSettings
 from server.store import db
+
+_DEFAULT = ServerSettings()
 
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default: [server] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: [server] port).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: [server] workers).")] = None,
+    host: Annotated[str | None, typer.Option(
+        help=f"Address to bind (default: [server] host in the config, else {_DEFAULT.host}).")] = None,
+    port: Annotated[int | None, typer.Option(
+        help=f"Port (default: [server] port in the config, else {_DEFAULT.port}).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help=f"Worker processes (default: [server] workers in the config, else {_DEFAULT.workers}).")] = None,
 ) -> None:
     """Run the gateway on the config's host and port."""
     g = globals_(ctx)
@@ -31,9 +36,9 @@ def serve(
     host = host or settings.server.host
     port = port or settings.server.port
     workers = workers or settings.server.workers
-    console.print(f"[bold]gate[/] on http://{host}:{port}/v1  ·  {workers} worker(s)  ·  "
-                  f"db {settings.database.path}  ·  sqlite-vec {vec}  ·  "
-                  f"models: {', '.join(settings.models) or 'none'}", highlight=False)
+    console.print(f"[bold]gate[/] on {esc(f'http://{host}:{port}/v1')}  ·  {workers} worker(s)  ·  "
+                  f"db {esc(settings.database.path)}  ·  sqlite-vec {esc(vec)}  ·  "
+                  f"models: {esc(', '.join(settings.models) or 'none')}", highlight=False)
     os.environ["GATE_CONFIG"] = str(g.config.resolve())
     from granian import Granian
 
