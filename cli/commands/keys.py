@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from cli.backend import call as _run
-from cli.context import console, esc, parse_duration, print_json, when
+from cli.context import KEEP, console, esc, merged, parse_duration, parse_limit, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage virtual keys.", no_args_is_help=True)
@@ -123,10 +123,17 @@ def rotate(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id o
 def limits(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="Key id or name.")],
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute (omit: none).")] = None,
-    tpm: Annotated[int | None, typer.Option(help="Tokens per minute (omit: none).")] = None,
+    rpm: Annotated[str | None, typer.Option(
+        metavar="N|none", help="Requests per minute; 'none' removes the limit; omitted: unchanged.")] = None,
+    tpm: Annotated[str | None, typer.Option(
+        metavar="N|none", help="Tokens per minute; 'none' removes the limit; omitted: unchanged.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Set (or clear) a key's rate limits."""
-    info = _run(ctx, "key_limits", key, rpm, tpm)
+    """Change a key's rate limits: each flag changes only its own limit (--tpm none removes one)."""
+    new_rpm, new_tpm = parse_limit(rpm, "--rpm"), parse_limit(tpm, "--tpm")
+    if new_rpm is KEEP and new_tpm is KEEP:
+        raise typer.BadParameter("give --rpm, --tpm or both (a number, or 'none' to remove that limit)",
+                                 param_hint="'--rpm' / '--tpm'")
+    current = _run(ctx, "show_key", key)
+    info = _run(ctx, "key_limits", key, merged(new_rpm, current["rpm"]), merged(new_tpm, current["tpm"]))
     print_json(info) if json else console.print(_table([info]))
