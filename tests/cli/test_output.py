@@ -29,7 +29,7 @@ WIDTHS = [40, 300]
 @pytest.fixture
 def deep_cfg(cfg, tmp_path) -> Path:
     """gateway.toml in a directory whose path is at least 200 characters long."""
-    deep = tmp_path
+    deep = tmp_path / "site"
     while len(str(deep)) < 200:
         deep = deep / ("long-directory-name-" + "x" * 30)
     deep.mkdir(parents=True)
