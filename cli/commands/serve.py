@@ -11,19 +11,23 @@ from typing import Annotated
 
 import typer
 
-from cli.context import console, err_console, fail, globals_
-from server.settings import ConfigError, LlamaCppProvider, resolve_secret
+from cli.context import console, err_console, esc, fail, globals_
+from server.settings import ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
 from server.store import db
 
 STOP_TIMEOUT_S = 10  # after SIGINT/SIGTERM, a worker still running this long is killed
 RESTART_PAUSES_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # between restarts of a server that keeps failing
+_DEFAULT = ServerSettings()
 
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default: [server] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: [server] port).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: [server] workers).")] = None,
+    host: Annotated[str | None, typer.Option(
+        help=f"Address to bind (default: [server] host in the config, else {_DEFAULT.host}).")] = None,
+    port: Annotated[int | None, typer.Option(
+        help=f"Port (default: [server] port in the config, else {_DEFAULT.port}).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help=f"Worker processes (default: [server] workers in the config, else {_DEFAULT.workers}).")] = None,
 ) -> None:
     """Run the gateway on the config's host and port."""
     g = globals_(ctx)
@@ -40,9 +44,9 @@ def serve(
         fail(str(exc))
     _prepare_models(settings)
     _warn_unapplied(settings)
-    console.print(f"[bold]gate[/] on http://{host}:{port}/v1  ·  {workers} worker(s)  ·  "
-                  f"db {settings.database.path}  ·  sqlite-vec {vec}  ·  "
-                  f"models: {', '.join(settings.models) or 'none'}", highlight=False)
+    console.print(f"[bold]gate[/] on {esc(f'http://{host}:{port}/v1')}  ·  {workers} worker(s)  ·  "
+                  f"db {esc(settings.database.path)}  ·  sqlite-vec {esc(vec)}  ·  "
+                  f"models: {esc(', '.join(settings.models) or 'none')}", highlight=False)
     os.environ["GATE_CONFIG"] = str(g.config.resolve())
     from granian import Granian
 
@@ -140,7 +144,7 @@ def _warn_unapplied(settings) -> None:
             try:
                 resolve_secret(ref, settings.source, key)
             except ConfigError as exc:
-                err_console.print(f"[bold yellow]warning:[/] {exc}: provider '{name}' is left out until it "
+                err_console.print(f"[bold yellow]warning:[/] {esc(exc)}: provider '{esc(name)}' is left out until it "
                                   "resolves (gate doctor, /health/ready config_error)", highlight=False,
                                   soft_wrap=True)
                 break

@@ -39,6 +39,7 @@ class LedgerWriter:
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-ledger")
         self._task: asyncio.Task | None = None
+        self._closed = False
         self.written = 0
 
     def start(self) -> None:
@@ -57,14 +58,19 @@ class LedgerWriter:
             self._wake.set()
 
     async def flush(self) -> None:
+        """Return when every row added so far is in the file."""
+        loop = asyncio.get_running_loop()
         while self._pending or self._traces:
             batch, self._pending = self._pending, []
             traces, self._traces = self._traces, []
             unwritten, self._unwritten = self._unwritten, []
-            events = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._write, batch, traces, unwritten)
+            events = await loop.run_in_executor(self._pool, self._write, batch, traces, unwritten)
             if events and self.on_events is not None:
                 self.on_events(events)
+        # The background task may have taken a batch that its thread is still writing: the
+        # thread is the pool's only one, so a no-op queued behind it returns after that write.
+        if not self._closed:
+            await loop.run_in_executor(self._pool, int)
 
     def _write(self, batch: list[LedgerRow], traces: list[trace_store.Trace],
                unwritten: list[tuple[LedgerRow, Callable | None]]) -> list:
@@ -130,4 +136,5 @@ class LedgerWriter:
             except asyncio.CancelledError:
                 pass
         await self.flush()
+        self._closed = True
         self._pool.shutdown(wait=True)
