@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,8 +84,16 @@ class StreamOut:
 
 def _raw_headers(headers: dict[str, str], content_type: bytes) -> list[tuple[bytes, bytes]]:
     out = [(b"content-type", content_type)]
-    out.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    out.extend((k.lower().encode("ascii"), _header_value(v)) for k, v in headers.items())
     return out
+
+
+def _header_value(value: str) -> bytes:
+    """Printable ASCII as it is; anything else (an upstream model named in another script, a
+    control character) percent-encoded, so no name can break the answer or add a header."""
+    if value.isascii() and value.isprintable():
+        return value.encode("ascii")
+    return urllib.parse.quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~").encode("ascii")
 
 
 async def send_json(send, out: JsonOut) -> None:
