@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from server.doctor import airgap, sockets
-from server.doctor.config import load, parse_allow
+from cli.doctor import airgap, sockets
+from cli.doctor.config import load, parse_allow
 from tests.bundles.conftest import gate
 from tests.fake_upstream import FakeUpstream
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from server.doctor import FAIL, PASS, SKIP, WARN, Check
+from cli.doctor import FAIL, PASS, SKIP, WARN, Check
 from server.settings import ConfigError, LlamaCppProvider, Settings
 from server.store import db as store_db
 from server.store.migrations import MIGRATIONS
