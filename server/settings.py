@@ -195,7 +195,7 @@ class CacheSettings(_Strict):
     max_temperature: Annotated[float, Meta(ge=0)] = 0.5
     cache_tools: bool = False
     cache_per_user: bool = False
-    # The embedding model: a .gguf path, or unset to build all-MiniLM-L6-v2 from its package.
+    # The embedding model: a .gguf path, or unset for all-MiniLM-L6-v2 as the set-up built it.
     embedder: str | None = None
     # Where the bit vectors are searched: a copy in each worker's memory (~1 ms at 100k
     # entries, ~60 bytes per entry), or sqlite-vec's vec0 table in the file (3-7 ms at 100k).

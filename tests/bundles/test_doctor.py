@@ -66,6 +66,20 @@ def test_a_ready_site_passes(tmp_path, fake, clean_env):
     assert any(name.startswith("disk") and c["status"] == "pass" for name, c in checks.items())
 
 
+def test_doctor_builds_a_missing_embedder(tmp_path, fake, clean_env, monkeypatch):
+    # Serving only loads the embedder; the set-up and `gate doctor` build it.
+    models = tmp_path / "models"
+    monkeypatch.setenv("GATE_MODELS_DIR", str(models))
+    cfg = config(tmp_path, fake.url)
+    cfg.write_text(cfg.read_text().replace("semantic = false", "semantic = true"))
+    code, checks = doctor(cfg)
+    assert checks["embedder"]["status"] == "pass", checks["embedder"]
+    assert "all-minilm-l6-v2-q8_0.gguf (built now)" in checks["embedder"]["detail"]
+    assert (models / "all-minilm-l6-v2-q8_0.gguf").is_file()
+    code, checks = doctor(cfg)  # the second time it is there already
+    assert checks["embedder"]["status"] == "pass" and "built now" not in checks["embedder"]["detail"]
+
+
 def test_an_unreachable_upstream_fails(tmp_path, clean_env):
     code, checks = doctor(config(tmp_path, "http://127.0.0.1:9/v1"))
     assert code == 1 and checks["upstream fake"]["status"] == "fail"
