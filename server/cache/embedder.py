@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 # The file the set-up builds (scripts/build-embedder, which runs the converter
-# server/cache/gguf_convert.py) and serving loads when [cache] embedder is unset. q8_0 embeds
+# cli/tools/gguf_convert.py) and serving loads when [cache] embedder is unset. q8_0 embeds
 # a question 1.2-1.7x faster than f16 on one core (48 help-desk questions: p50 6.2 vs 7.8 ms;
 # 12 tokens: 6.5 vs 11 ms), matches sentence-transformers to cosine >= 0.999 as f16 does,
 # and scripts/eval-cache gives the same precision and hit rate at every threshold.
 MODEL_NAME = "all-minilm-l6-v2"
 DEFAULT_DTYPE = "q8_0"
-BUILD_COMMAND = "scripts/build-embedder (python -m server.cache.gguf_convert)"
+BUILD_COMMAND = "scripts/build-embedder (python -m cli.tools.gguf_convert)"
 
 # sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (sentence_bert_config.json).
 MAX_TOKENS = 256

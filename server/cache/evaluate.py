@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from server.cache.embedder import Embedder
-    from server.cache.gguf_convert import DEFAULT_DTYPE, ensure_embedder
+    from cli.tools.gguf_convert import DEFAULT_DTYPE, ensure_embedder
 
     pairs = load_pairs(args.pairs)
     path = ensure_embedder(args.models_dir, args.dtype or DEFAULT_DTYPE)

