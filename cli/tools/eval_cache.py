@@ -1,4 +1,4 @@
-"""How good is the semantic cache's decision? `scripts/eval-cache` (python -m server.cache.evaluate).
+"""How good is the semantic cache's decision? `scripts/eval-cache` (python -m cli.tools.eval_cache).
 
 Every pair in tests/data/cache_pairs.jsonl is a cached question `a` and a new question `b`,
 labelled `same` (a true paraphrase: serving a's answer for b is right) or not (a look-alike
