@@ -45,9 +45,6 @@ KNOWN = {
     # The trace is built from the live RequestContext (issue 14: build it from a frozen
     # per-request record instead). The import is for type checking only.
     ("server.telemetry", "server.pipeline.context"),
-    # The ledger writer adds each batch's metric counts in the batch's transaction, with
-    # metrics.Batch.
-    ("server.store.ledger_writer", "server.metrics"),
 }
 
 
