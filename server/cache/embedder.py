@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from server.llama_runtime import models_dir as default_models_dir
+
 # The file the set-up builds (scripts/build-embedder, which runs the converter
 # cli/tools/gguf_convert.py) and serving loads when [cache] embedder is unset. q8_0 embeds
 # a question 1.2-1.7x faster than f16 on one core (48 help-desk questions: p50 6.2 vs 7.8 ms;
@@ -36,14 +38,6 @@ MAX_TOKENS = 256
 # over all its tokens (masked per sequence), so big batches cost more than they save:
 # measured on 2 cores, 64 tokens ~3.3 ms per short sentence, 512 tokens ~5.2 ms.
 PACK_TOKENS = 64
-
-
-def default_models_dir() -> Path:
-    """Where converted models are kept: $GATE_MODELS_DIR, else <cache>/gate/models."""
-    env = os.environ.get("GATE_MODELS_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate" / "models"
 
 
 def gguf_name(dtype: str = DEFAULT_DTYPE) -> str:
