@@ -3,7 +3,7 @@
     config     gateway.toml loads and validates (server.settings.load_settings)
     database   the SQLite file: PRAGMA quick_check, migrations applied
     sqlite-vec vec_version() answers in the same binding
-    embedder   the semantic cache's GGUF loads and embeds
+    embedder   the semantic cache's GGUF loads and embeds (built first when it is missing)
     upstream   each provider answers its live check (server.providers.health.check_all)
     gateway    the gateway running on this config applied all of it (/health/ready config_error)
     disk       free space where the SQLite file and the models live
