@@ -9,13 +9,13 @@ import asyncio
 import inspect
 import json
 import urllib.error
-import urllib.parse
 import urllib.request
 from typing import Any, Protocol
 
 import msgspec
 
 from server.admin import operations as ops
+from server.admin.endpoints import ENDPOINT, PREFIX, error_fields
 from server.admin.refusal import Refused
 from server.settings import Settings
 from server.store import db as store_db
@@ -157,10 +157,12 @@ class RemoteBackend:
             raise BackendError("--url needs an admin token: set GATE_ADMIN_TOKEN or pass --admin-token")
         self._token = token
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+    def _call(self, name: str, body: dict | None = None, **values: Any) -> Any:
+        """The admin endpoint `name` (server.admin.endpoints) with these path and query values."""
+        endpoint = ENDPOINT[name]
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.base + "/admin" + path, data=data, method=method,
+            self.base + PREFIX + endpoint.url(**values), data=data, method=endpoint.method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
         try:
             with _OPENER.open(request, timeout=30) as resp:
@@ -170,79 +172,73 @@ class RemoteBackend:
                 raise BackendError(f"{self.base} answered {exc.code}, a redirect: not followed "
                                    "(the admin token goes only to --url)") from None
             try:
-                message = json.loads(exc.read())["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = exc.reason
-            raise BackendError(f"{self.base} answered {exc.code}: {message}") from None
+                message = error_fields(json.loads(exc.read()))[0]
+            except ValueError:
+                message = None
+            raise BackendError(f"{self.base} answered {exc.code}: {message or exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise BackendError(f"cannot reach {self.base}: {reason}") from None
 
     def list_keys(self) -> list[dict]:
-        return self._call("GET", "/keys")
+        return self._call("list_keys")
 
     def create_key(self, spec: dict) -> dict:
-        return self._call("POST", "/keys", spec)
+        return self._call("create_key", spec)
 
     def key_limits(self, ref: str, rpm: int | None, tpm: int | None) -> dict:
-        return self._call("POST", f"/keys/{_q(ref)}/limits", {"rpm": rpm, "tpm": tpm})
+        return self._call("key_limits", {"rpm": rpm, "tpm": tpm}, ref=ref)
 
     def list_teams(self) -> list[dict]:
-        return self._call("GET", "/teams")
+        return self._call("list_teams")
 
     def create_team(self, spec: dict) -> dict:
-        return self._call("POST", "/teams", spec)
+        return self._call("create_team", spec)
 
     def budgets(self) -> list[dict]:
-        return self._call("GET", "/budgets")
+        return self._call("budgets")
 
     def set_budget(self, spec: dict) -> list[dict]:
-        return self._call("POST", "/budgets", spec)
+        return self._call("set_budget", spec)
 
     def remove_budget(self, scope: str, ref: str) -> None:
-        self._call("POST", f"/budgets/{_q(scope)}/{_q(ref)}/remove")
+        self._call("remove_budget", kind=scope, ref=ref)
 
     def events(self, limit: int) -> list[dict]:
-        return self._call("GET", f"/events?limit={limit}")
+        return self._call("events", limit=limit)
 
     def cache_stats(self) -> dict:
-        return self._call("GET", "/cache")
+        return self._call("cache_stats")
 
     def traces(self, limit: int, after: float | None) -> list[dict]:
-        return self._call("GET", f"/traces?limit={limit}" + (f"&after={after}" if after else ""))
+        return self._call("traces", limit=limit, after=after or None)
 
     def trace(self, request_id: str) -> dict:
-        return self._call("GET", f"/traces/{_q(request_id)}")
+        return self._call("trace", request_id=request_id)
 
     def cache_entries(self, search: str | None, limit: int) -> list[dict]:
-        query = f"?limit={limit}" + (f"&search={_q(search)}" if search else "")
-        return self._call("GET", "/cache/entries" + query)
+        return self._call("cache_entries", limit=limit, search=search)
 
     def cache_clear(self, alias: str | None) -> int:
-        return self._call("POST", "/cache/clear" + (f"?alias={_q(alias)}" if alias else ""))["removed"]
+        return self._call("cache_clear", alias=alias)["removed"]
 
     def show_key(self, ref: str) -> dict:
-        return self._call("GET", f"/keys/{_q(ref)}")
+        return self._call("show_key", ref=ref)
 
     def revoke_key(self, ref: str) -> dict:
-        return self._call("POST", f"/keys/{_q(ref)}/revoke")
+        return self._call("revoke_key", ref=ref)
 
     def rotate_key(self, ref: str) -> dict:
-        return self._call("POST", f"/keys/{_q(ref)}/rotate")
+        return self._call("rotate_key", ref=ref)
 
     def spend(self, by: str, since: float | None) -> list[dict]:
-        query = f"?by={by}" + (f"&since={since}" if since is not None else "")
-        return self._call("GET", "/spend" + query)
+        return self._call("spend", by=by, since=since)
 
     def recent(self, limit: int) -> list[dict]:
-        return self._call("GET", f"/requests?limit={limit}")
+        return self._call("recent", limit=limit)
 
     def providers(self) -> list[dict]:
-        return self._call("GET", "/providers")
-
-
-def _q(part: str) -> str:
-    return urllib.parse.quote(part, safe="")
+        return self._call("providers")
 
 
 def backend_for(g) -> Backend:
