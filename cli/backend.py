@@ -10,7 +10,8 @@ import inspect
 import json
 import urllib.error
 import urllib.request
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -19,6 +20,9 @@ from server.admin.endpoints import ENDPOINT, PREFIX, error_fields
 from server.admin.refusal import Refused
 from server.settings import Settings
 from server.store import db as store_db
+
+
+T = TypeVar("T")
 
 
 class BackendError(Exception):
@@ -250,9 +254,15 @@ def backend_for(g) -> Backend:
 
 def call(ctx, method: str, *args):
     """Run one admin operation for a command; a failure prints its reason and exits 1."""
+    return run(ctx, lambda backend: getattr(backend, method)(*args))
+
+
+def run(ctx, action: Callable[[Backend], T]) -> T:
+    """`action(backend)` for a command: the one place a BackendError becomes its reason on
+    stderr and exit code 1."""
     from cli.context import fail, globals_
 
     try:
-        return getattr(backend_for(globals_(ctx)), method)(*args)
+        return action(backend_for(globals_(ctx)))
     except BackendError as exc:
         fail(str(exc))
