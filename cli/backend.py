@@ -6,24 +6,23 @@ Both return plain builtins (dicts and lists), so commands print them the same wa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import urllib.error
-import urllib.parse
 import urllib.request
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from server import admin_ops
-from server.cache import store as cache_store
+from server.admin import operations as ops
+from server.admin.endpoints import ENDPOINT, PREFIX, error_fields
+from server.admin.refusal import Refused
 from server.settings import Settings
-from server.store import budgets as budget_store
 from server.store import db as store_db
-from server.store import keys as key_store
-from server.store import ledger as ledger_store
-from server.store import provider_health
-from server.store import teams as team_store
-from server.store import traces as trace_store
+
+
+T = TypeVar("T")
 
 
 class BackendError(Exception):
@@ -53,12 +52,9 @@ class Backend(Protocol):
     def providers(self) -> list[dict]: ...
 
 
-def _plain(value: Any) -> Any:
-    return msgspec.to_builtins(value)
-
-
 class LocalBackend:
-    """Acts on the SQLite file named by gateway.toml (the gateway may be running)."""
+    """Acts on the SQLite file named by gateway.toml (the gateway may be running), through the
+    same admin operations as the admin API."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -77,86 +73,72 @@ class LocalBackend:
     def _op(self, fn, *args) -> Any:
         """`fn(conn, *args)` as plain builtins; its refusals become BackendErrors."""
         try:
-            return _plain(fn(self.conn, *args))
-        except (key_store.KeyError_, admin_ops.OpError) as exc:
+            result = fn(self.conn, *args)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+        except Refused as exc:
             raise BackendError(str(exc)) from None
+        return msgspec.to_builtins(result)
 
     def list_keys(self) -> list[dict]:
-        return self._op(key_store.list_keys)
+        return self._op(ops.list_keys)
 
     def create_key(self, spec: dict) -> dict:
-        return self._op(admin_ops.create_key, self.settings, msgspec.convert(spec, admin_ops.KeySpec))
+        return self._op(ops.create_key, self.settings, msgspec.convert(spec, ops.KeySpec))
 
     def key_limits(self, ref: str, rpm: int | None, tpm: int | None) -> dict:
-        return self._op(admin_ops.set_rate_limits, ref, rpm, tpm)
+        return self._op(ops.set_rate_limits, ref, rpm, tpm)
 
     def list_teams(self) -> list[dict]:
-        return _plain(team_store.list_teams(self.conn))
+        return self._op(ops.list_teams)
 
     def create_team(self, spec: dict) -> dict:
-        return self._op(admin_ops.create_team, self.settings, msgspec.convert(spec, admin_ops.TeamSpec))
+        return self._op(ops.create_team, self.settings, msgspec.convert(spec, ops.TeamSpec))
 
     def budgets(self) -> list[dict]:
-        return _plain(budget_store.status(self.conn))
+        return self._op(ops.budgets)
 
     def set_budget(self, spec: dict) -> list[dict]:
-        return self._op(admin_ops.set_budget, self.settings, msgspec.convert(spec, admin_ops.BudgetSpec))
+        return self._op(ops.set_budget, self.settings, msgspec.convert(spec, ops.BudgetSpec))
 
     def remove_budget(self, scope: str, ref: str) -> None:
-        self._op(admin_ops.remove_budget, scope, ref)
+        self._op(ops.remove_budget, scope, ref)
 
     def events(self, limit: int) -> list[dict]:
-        return _plain(budget_store.events(self.conn, limit))
+        return self._op(ops.events, limit)
 
     def cache_stats(self) -> dict:
-        return _plain(cache_store.stats(self.conn))
+        return self._op(ops.cache_stats)
 
     def traces(self, limit: int, after: float | None) -> list[dict]:
-        return _plain(trace_store.recent(self.conn, limit, after))
+        return self._op(ops.traces, limit, after)
 
     def trace(self, request_id: str) -> dict:
-        found = trace_store.get(self.conn, request_id)
-        if found is None:
-            raise BackendError(f"no trace for request '{request_id}'")
-        return _plain(found)
+        return self._op(ops.trace, request_id)
 
     def cache_entries(self, search: str | None, limit: int) -> list[dict]:
-        return _plain(cache_store.inspect(self.conn, search, limit))
+        return self._op(ops.cache_entries, search, limit)
 
     def cache_clear(self, alias: str | None) -> int:
-        return cache_store.clear(self.conn, alias)
+        return self._op(ops.cache_clear, alias)["removed"]
 
     def show_key(self, ref: str) -> dict:
-        return self._op(key_store.get_key, ref)
+        return self._op(ops.show_key, ref)
 
     def revoke_key(self, ref: str) -> dict:
-        return self._op(key_store.revoke_key, ref)
+        return self._op(ops.revoke_key, ref)
 
     def rotate_key(self, ref: str) -> dict:
-        return self._op(key_store.rotate_key, ref)
+        return self._op(ops.rotate_key, ref)
 
     def spend(self, by: str, since: float | None) -> list[dict]:
-        try:
-            return _plain(ledger_store.spend(self.conn, by, since))
-        except ValueError as exc:
-            raise BackendError(str(exc)) from None
+        return self._op(ops.spend, by, since)
 
     def recent(self, limit: int) -> list[dict]:
-        return _plain(ledger_store.fetch_rows(self.conn, limit=limit))
+        return self._op(ops.recent, limit)
 
     def providers(self) -> list[dict]:
-        return asyncio.run(_check_providers(self.settings, provider_health.latest(self.conn)))
-
-
-async def _check_providers(settings: Settings, known: dict[str, dict]) -> list[dict]:
-    from server.providers.health import check_all
-    from server.providers.registry import build_providers, new_session
-
-    session = new_session()
-    try:
-        return await check_all(build_providers(settings, session), known)
-    finally:
-        await session.close()
+        return self._op(ops.check_providers, self.settings)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -179,10 +161,12 @@ class RemoteBackend:
             raise BackendError("--url needs an admin token: set GATE_ADMIN_TOKEN or pass --admin-token")
         self._token = token
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+    def _call(self, name: str, body: dict | None = None, **values: Any) -> Any:
+        """The admin endpoint `name` (server.admin.endpoints) with these path and query values."""
+        endpoint = ENDPOINT[name]
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.base + "/admin" + path, data=data, method=method,
+            self.base + PREFIX + endpoint.url(**values), data=data, method=endpoint.method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
         try:
             with _OPENER.open(request, timeout=30) as resp:
@@ -192,79 +176,73 @@ class RemoteBackend:
                 raise BackendError(f"{self.base} answered {exc.code}, a redirect: not followed "
                                    "(the admin token goes only to --url)") from None
             try:
-                message = json.loads(exc.read())["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = exc.reason
-            raise BackendError(f"{self.base} answered {exc.code}: {message}") from None
+                message = error_fields(json.loads(exc.read()))[0]
+            except ValueError:
+                message = None
+            raise BackendError(f"{self.base} answered {exc.code}: {message or exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise BackendError(f"cannot reach {self.base}: {reason}") from None
 
     def list_keys(self) -> list[dict]:
-        return self._call("GET", "/keys")
+        return self._call("list_keys")
 
     def create_key(self, spec: dict) -> dict:
-        return self._call("POST", "/keys", spec)
+        return self._call("create_key", spec)
 
     def key_limits(self, ref: str, rpm: int | None, tpm: int | None) -> dict:
-        return self._call("POST", f"/keys/{_q(ref)}/limits", {"rpm": rpm, "tpm": tpm})
+        return self._call("key_limits", {"rpm": rpm, "tpm": tpm}, ref=ref)
 
     def list_teams(self) -> list[dict]:
-        return self._call("GET", "/teams")
+        return self._call("list_teams")
 
     def create_team(self, spec: dict) -> dict:
-        return self._call("POST", "/teams", spec)
+        return self._call("create_team", spec)
 
     def budgets(self) -> list[dict]:
-        return self._call("GET", "/budgets")
+        return self._call("budgets")
 
     def set_budget(self, spec: dict) -> list[dict]:
-        return self._call("POST", "/budgets", spec)
+        return self._call("set_budget", spec)
 
     def remove_budget(self, scope: str, ref: str) -> None:
-        self._call("POST", f"/budgets/{_q(scope)}/{_q(ref)}/remove")
+        self._call("remove_budget", kind=scope, ref=ref)
 
     def events(self, limit: int) -> list[dict]:
-        return self._call("GET", f"/events?limit={limit}")
+        return self._call("events", limit=limit)
 
     def cache_stats(self) -> dict:
-        return self._call("GET", "/cache")
+        return self._call("cache_stats")
 
     def traces(self, limit: int, after: float | None) -> list[dict]:
-        return self._call("GET", f"/traces?limit={limit}" + (f"&after={after}" if after else ""))
+        return self._call("traces", limit=limit, after=after or None)
 
     def trace(self, request_id: str) -> dict:
-        return self._call("GET", f"/traces/{_q(request_id)}")
+        return self._call("trace", request_id=request_id)
 
     def cache_entries(self, search: str | None, limit: int) -> list[dict]:
-        query = f"?limit={limit}" + (f"&search={_q(search)}" if search else "")
-        return self._call("GET", "/cache/entries" + query)
+        return self._call("cache_entries", limit=limit, search=search)
 
     def cache_clear(self, alias: str | None) -> int:
-        return self._call("POST", "/cache/clear" + (f"?alias={_q(alias)}" if alias else ""))["removed"]
+        return self._call("cache_clear", alias=alias)["removed"]
 
     def show_key(self, ref: str) -> dict:
-        return self._call("GET", f"/keys/{_q(ref)}")
+        return self._call("show_key", ref=ref)
 
     def revoke_key(self, ref: str) -> dict:
-        return self._call("POST", f"/keys/{_q(ref)}/revoke")
+        return self._call("revoke_key", ref=ref)
 
     def rotate_key(self, ref: str) -> dict:
-        return self._call("POST", f"/keys/{_q(ref)}/rotate")
+        return self._call("rotate_key", ref=ref)
 
     def spend(self, by: str, since: float | None) -> list[dict]:
-        query = f"?by={by}" + (f"&since={since}" if since is not None else "")
-        return self._call("GET", "/spend" + query)
+        return self._call("spend", by=by, since=since)
 
     def recent(self, limit: int) -> list[dict]:
-        return self._call("GET", f"/requests?limit={limit}")
+        return self._call("recent", limit=limit)
 
     def providers(self) -> list[dict]:
-        return self._call("GET", "/providers")
-
-
-def _q(part: str) -> str:
-    return urllib.parse.quote(part, safe="")
+        return self._call("providers")
 
 
 def backend_for(g) -> Backend:
@@ -276,9 +254,15 @@ def backend_for(g) -> Backend:
 
 def call(ctx, method: str, *args):
     """Run one admin operation for a command; a failure prints its reason and exits 1."""
+    return run(ctx, lambda backend: getattr(backend, method)(*args))
+
+
+def run(ctx, action: Callable[[Backend], T]) -> T:
+    """`action(backend)` for a command: the one place a BackendError becomes its reason on
+    stderr and exit code 1."""
     from cli.context import fail, globals_
 
     try:
-        return getattr(backend_for(globals_(ctx)), method)(*args)
+        return action(backend_for(globals_(ctx)))
     except BackendError as exc:
         fail(str(exc))

@@ -81,6 +81,12 @@ class MethodNotAllowed(GatewayError):
     code = "method_not_allowed"
 
 
+class Conflict(InvalidRequest):
+    """The request clashes with what exists (an admin name taken)."""
+
+    status = 409
+
+
 class Unsupported(InvalidRequest):
     code = "unsupported_operation"
 

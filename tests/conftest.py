@@ -93,7 +93,7 @@ def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
     try:
         if not limits:
             return key_store.create_key(conn, name, models=models, expires_at=expires_at).key
-        from server import admin_ops
+        from server.admin import operations as admin_ops
         from server.settings import parse_settings
 
         spec = admin_ops.KeySpec(name=name, models=models, expires_at=expires_at, **limits)

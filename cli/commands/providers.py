@@ -8,7 +8,7 @@ import tomlkit
 import typer
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
+from cli.backend import call
 from cli.config_edit import edit, table
 from cli.context import console, err_console, esc, fail, globals_, print_json
 from server.settings import ConfigError, resolve_secret
@@ -107,11 +107,7 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Provide
 def list_(ctx: typer.Context,
           json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List providers with a live check of each."""
-    g = globals_(ctx)
-    try:
-        rows = backend_for(g).providers()
-    except BackendError as exc:
-        fail(str(exc))
+    rows = call(ctx, "providers")
     if json:
         print_json(rows)
         return

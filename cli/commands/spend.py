@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
-from cli.context import console, esc, fail, globals_, parse_since, print_json
+from cli.backend import run
+from cli.context import console, esc, parse_since, print_json
 
 
 def spend(
@@ -21,10 +21,7 @@ def spend(
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV (for chargeback).")] = False,
 ) -> None:
     """Requests, tokens and cost from the ledger."""
-    try:
-        lines = backend_for(globals_(ctx)).spend(by, parse_since(since))
-    except BackendError as exc:
-        fail(str(exc))
+    lines = run(ctx, lambda backend: backend.spend(by, parse_since(since)))
     if json:
         print_json(lines)
         return

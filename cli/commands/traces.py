@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.backend import BackendError, backend_for
-from cli.context import console, esc, fail, globals_, print_json, when
+from cli.backend import BackendError, call, run
+from cli.context import console, esc, print_json, when
 
 app = typer.Typer(help="Request traces (stages, attempts, timings).", no_args_is_help=False,
                   invoke_without_command=True)
@@ -36,11 +36,7 @@ def traces(
     """Recent traces; `gate traces show ID` for one in full."""
     if ctx.invoked_subcommand is not None:
         return
-    try:
-        backend = backend_for(globals_(ctx))
-        rows = backend.traces(limit, None)
-    except BackendError as exc:
-        fail(str(exc))
+    backend, rows = run(ctx, lambda backend: (backend, backend.traces(limit, None)))
     if json and not follow:
         print_json(rows)
         return
@@ -63,10 +59,7 @@ def traces(
 def show(ctx: typer.Context, request_id: Annotated[str, typer.Argument(help="The x-gate-request-id.")],
          json: JsonOpt = False) -> None:
     """One trace: its stages and upstream attempts as a waterfall."""
-    try:
-        t = backend_for(globals_(ctx)).trace(request_id)
-    except BackendError as exc:
-        fail(str(exc))
+    t = call(ctx, "trace", request_id)
     if json:
         print_json(t)
         return

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.parse
 from typing import Any
 
 import aiohttp
 
 from cli.tui.model import Snapshot, stats_from_rows
+from server.admin.endpoints import PREFIX, error_fields
+from server.admin.endpoints import path as admin_path
 
 # Fetched on every tick; the rest (health checks, cache, key names) every SLOW_EVERY ticks.
 FAST = ("stats", "requests", "budgets", "spend_key", "spend_team")
@@ -67,7 +68,7 @@ class AdminClient:
             self._session = None
 
     async def get(self, path: str) -> Any:
-        url = f"{self.base}/admin{path}"
+        url = f"{self.base}{PREFIX}{path}"
         try:
             # Never follow a redirect: the session would send the admin token along to it.
             async with self._session_().get(url, allow_redirects=False) as resp:
@@ -85,9 +86,8 @@ class AdminClient:
             raise Unreachable(f"{self.base} did not answer with JSON (is it a gate gateway?)") from None
         if status < 400:
             return data
-        error = data.get("error", {}) if isinstance(data, dict) else {}
-        message = (error.get("message") if isinstance(error, dict) else None) or f"HTTP {status}"
-        code = error.get("code") if isinstance(error, dict) else None
+        message, code = error_fields(data)
+        message = message or f"HTTP {status}"
         if status == 401:
             raise Unauthorized(message, status, code)
         raise AdminError(message, status, code)
@@ -95,16 +95,17 @@ class AdminClient:
     # -- one poll ------------------------------------------------------------------------
     def _paths(self, full: bool) -> dict[str, str]:
         paths = {
-            "stats": f"/stats?window={self.window}",
-            "requests": f"/requests?limit={self.limit}",
-            "budgets": "/budgets",
-            "spend_key": "/spend?by=key",
-            "spend_team": "/spend?by=team",
+            "stats": admin_path("stats", window=self.window),
+            "requests": admin_path("recent", limit=self.limit),
+            "budgets": admin_path("budgets"),
+            "spend_key": admin_path("spend", by="key"),
+            "spend_team": admin_path("spend", by="team"),
         }
         if self._stats_missing and self._ticks % SLOW_EVERY:
             del paths["stats"]  # an older gateway: ask again now and then, not every tick
         if full:
-            paths |= {"providers": "/providers", "cache": "/cache", "keys": "/keys", "teams": "/teams"}
+            paths |= {"providers": admin_path("providers"), "cache": admin_path("cache_stats"),
+                      "keys": admin_path("list_keys"), "teams": admin_path("list_teams")}
         return paths
 
     async def poll(self, full: bool = False) -> Snapshot:
@@ -168,7 +169,7 @@ class AdminClient:
     async def trace(self, request_id: str) -> dict | None:
         """The stored trace of one request; None when the gateway has none (yet)."""
         try:
-            return await self.get(f"/traces/{urllib.parse.quote(request_id, safe='')}")
+            return await self.get(admin_path("trace", request_id=request_id))
         except AdminError as exc:
             if exc.status != 404:
                 raise

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import msgspec
 import pytest
 
-from server import admin_ops
+from server.admin import operations as admin_ops
 from server.settings import parse_settings
 from server.store import db as store_db
 from tests.conftest import make_key

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 
-from server import admin_ops
+from server.admin import operations as admin_ops
 from server.settings import parse_settings
 from server.store import budgets as budget_store
 from server.store import db as store_db

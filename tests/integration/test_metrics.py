@@ -34,7 +34,7 @@ async def _traffic(client, settings) -> None:
     finally:
         conn.close()
     make_key(settings.database.path, KEY, budget_usd=5.0, team=team.id)
-    from server import admin_ops
+    from server.admin import operations as admin_ops
 
     conn = store_db.connect(settings.database.path)
     try:
