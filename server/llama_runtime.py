@@ -13,8 +13,8 @@ Rapids VM that exposes AMX, the sapphirerapids code dies with SIGILL inside its 
 embedding or chat, taking the whole worker with it. So a variant is used only once it has
 been proven on this host: server/llama_probe.py, in a child process, loads it and checks
 its matrix products against numpy; a crash or a wrong answer rejects it and the next best is
-tried. Verdicts are kept in `<cache>/llama-cpu.json` under a signature of the CPU, the kernel
-and the build, so the probe runs once per host (about a second per variant), not per start.
+tried. Verdicts are kept in `<cache>/llama-cpu-<signature>.json`, the signature of the CPU,
+the kernel and the build (two installs on one host keep a file each), so the probe runs once per host (about a second per variant), not per start.
 `GATE_LLAMA_CPU=haswell` forces one variant and skips the probe. `gate doctor` shows what was
 loaded and what was rejected. A wheel built without the variants has its CPU code linked
 in; then this loads nothing.
@@ -40,7 +40,7 @@ log = logging.getLogger("gate.llama")
 
 FORCE_ENV = "GATE_LLAMA_CPU"
 PROBE_TIMEOUT_S = 120.0
-VERDICTS_FILE = "llama-cpu.json"
+VERDICTS_FILE = "llama-cpu-{signature}.json"  # one file per host and build: installs never clobber
 
 _lock = threading.Lock()
 _loaded: Loaded | None = None
@@ -114,8 +114,8 @@ def choose(lib_dir: Path, cache_file: Path | None = None) -> tuple[Path, Loaded]
     variants = _variants(lib_dir)
     if not variants:
         raise RuntimeError(f"no llama.cpp CPU code in {lib_dir}")
-    cache_file = cache_file or _cache_dir() / VERDICTS_FILE
     signature = host_signature(variants.values())
+    cache_file = cache_file or verdicts_file(signature)
     record = _read(cache_file, signature)
     if not record.get("scores"):
         record["scores"] = _scores(lib_dir)
@@ -187,6 +187,10 @@ def host_signature(libraries) -> str:
     build = sorted((p.name, p.stat().st_size) for p in libraries)
     blob = json.dumps([cpu, platform.release(), build], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def verdicts_file(signature: str) -> Path:
+    return _cache_dir() / VERDICTS_FILE.format(signature=signature[:16])
 
 
 def _cache_dir() -> Path:

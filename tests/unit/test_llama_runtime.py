@@ -82,7 +82,8 @@ def test_the_loaded_variant_passed_its_check_here():
     choice = llama_runtime.loaded()
     if choice.variant is None:
         pytest.skip("this build has its CPU code linked in")
-    record = json.loads((llama_runtime._cache_dir() / llama_runtime.VERDICTS_FILE).read_text())
+    signature = llama_runtime.host_signature(LIB.glob("libggml-cpu-*.so"))
+    record = json.loads(llama_runtime.verdicts_file(signature).read_text())
     if choice.how == "proven on this host":
         assert record["verdicts"][choice.variant]["ok"] is True
     assert all(not record["verdicts"][v]["ok"] for v, _ in choice.rejected)
