@@ -18,6 +18,15 @@ play every failure:
     halfbody    starts a JSON answer (Content-Length 1000), sends 20 bytes, resets the connection
     leak        an answer with an e-mail address and a phone number in it (split across chunks)
     jsonok      the JSON {"name": "Ada", "age": 36};  jsonbad: {"name": "Ada"} (no age)
+    maxbill     keeps to the output limit but bills the most an upstream may: every answer
+                (n or best_of, per prompt of a batch) `limit` tokens of 4 bytes, and a prompt
+                counted by `max_prompt_tokens` (one token per byte of everything it could
+                render, as verbose as a template may be)
+    endless     ignores max_tokens: streams 1-byte tokens, 64 a chunk, until the client goes
+                (a JSON request: a 2 MB answer billed at one token per byte)
+    liar        a normal short answer whose usage claims a million output tokens
+
+`billed` keeps what maxbill, endless and liar billed, by request, for assertions.
 
 Every request's body and headers are kept in `requests` for assertions.
 """
@@ -38,6 +47,64 @@ ANSWERS = {
     "jsonok": ['{"name": ', '"Ada", "age": 36}'],
     "jsonbad": ['{"name": ', '"Ada"}'],
 }
+
+
+# What a verbose upstream may render into the prompt, counted independently of the gateway
+# (server.prompt_bound): everything but the call's settings, one token per UTF-8 byte,
+# structures as indent-4 JSON, 16 tokens per message, prompt or tool, 64 once for a chat.
+NOT_BILLED = {"model", "messages", "prompt", "input", "stream", "stream_options", "max_tokens",
+              "max_completion_tokens", "n", "best_of", "temperature", "top_p", "seed",
+              "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs"}
+IMAGE_TOKENS, TEMPLATE_TOKENS, PER_MESSAGE = 16384, 64, 16
+
+
+def _bytes(value) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    return len(json.dumps(value, indent=4, ensure_ascii=False).encode())
+
+
+def _content(content) -> int:
+    if not isinstance(content, list):
+        return _bytes(content) if isinstance(content, str) else 0
+    total = 0
+    for part in content:
+        kind = part.get("type", "text")
+        if kind in ("image_url", "input_image", "image"):
+            total += IMAGE_TOKENS
+        elif kind == "input_audio":
+            total += len(part["input_audio"]["data"])
+        else:
+            total += sum(_bytes(v) for k, v in part.items() if k != "type")
+    return total
+
+
+def prompts_of(body: dict) -> list:
+    prompt = body.get("prompt")
+    if prompt is None or isinstance(prompt, str):
+        return [prompt]
+    if all(isinstance(t, int) for t in prompt):
+        return [prompt]
+    return list(prompt) or [prompt]
+
+
+def max_prompt_tokens(body: dict) -> int:
+    total = 0
+    if "messages" in body:
+        total += TEMPLATE_TOKENS
+        for m in body["messages"]:
+            total += PER_MESSAGE + _bytes(m.get("role", "")) + _content(m.get("content"))
+            total += sum(len(k) + _bytes(v) for k, v in m.items() if k not in ("role", "content"))
+    else:
+        for p in prompts_of(body):
+            total += PER_MESSAGE + (_bytes(p) if isinstance(p, str) else
+                                    len(p) if isinstance(p, list) else 1)
+    for k, v in body.items():
+        if k not in NOT_BILLED:
+            total += len(k) + _bytes(v)
+            if k in ("tools", "functions"):
+                total += PER_MESSAGE * len(v)
+    return total
 
 
 def free_port() -> int:
@@ -61,6 +128,7 @@ class FakeUpstream:
     hooks: list[dict] = field(default_factory=list)  # what was posted to /hook (alert webhooks)
     counts: dict[str, int] = field(default_factory=dict)  # requests per upstream model
     metrics: str | None = None  # served at GET /metrics (Prometheus text), as vLLM does
+    billed: list[dict] = field(default_factory=list)  # maxbill / endless / liar: their usage
 
     @property
     def url(self) -> str:
@@ -141,6 +209,8 @@ class FakeUpstream:
         if failure is not None:
             return failure
         chat = request.path.endswith("/chat/completions")
+        if model in ("maxbill", "endless"):
+            return await self._hostile(request, body, chat)
         words = ANSWERS.get(model, [json.dumps(body)] if model == "echo" else WORDS)
         usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}
         if not body.get("stream"):
@@ -149,6 +219,8 @@ class FakeUpstream:
                       {"index": 0, "text": "".join(words), "finish_reason": "stop"})
             reply = {"id": "fake-1", "object": "chat.completion" if chat else "text_completion",
                      "model": model, "choices": [choice], "upstream_extra": {"kept": True}}
+            if model == "liar":
+                usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000})
             if model != "nousage":
                 reply["usage"] = usage
             return web.json_response(reply)
@@ -180,10 +252,69 @@ class FakeUpstream:
                 return resp
         await resp.write(chunk(None, "stop"))
         wants_usage = (body.get("stream_options") or {}).get("include_usage")
+        if model == "liar":
+            usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000})
         if wants_usage and model != "nousage":
             await resp.write(b"data: " + json.dumps({"id": "fake-1", "choices": [], "usage": usage}).encode()
                              + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    def _bill(self, usage: dict) -> dict:
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self.billed.append(usage)
+        return usage
+
+    async def _hostile(self, request: web.Request, body: dict, chat: bool) -> web.StreamResponse:
+        """maxbill and endless (see the module's docstring)."""
+        model = body["model"]
+        limits = [v for v in (body.get("max_tokens"), body.get("max_completion_tokens")) if v is not None]
+        limit = min(max(limits) if limits else 16, 100_000)  # what got past the gateway is small
+        answers = max(body.get("n") or 1, body.get("best_of") or 1) * len(prompts_of(body))
+        usage = {"prompt_tokens": max_prompt_tokens(body), "completion_tokens": 0}
+        endless = model == "endless"
+
+        def choice(i: int, text: str | None, finish: str | None, whole: bool = False) -> dict:
+            if whole:
+                if chat:
+                    return {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                return {"index": i, "text": text, "finish_reason": finish}
+            if chat:
+                return {"index": i, "delta": {} if text is None else {"content": text}, "finish_reason": finish}
+            return {"index": i, "text": text or "", "finish_reason": finish}
+
+        if not body.get("stream"):
+            text = "a" * 2_000_000 if endless else " abc" * limit
+            usage["completion_tokens"] = len(text) if endless else limit * answers
+            shown = min(answers, 128)  # the bill counts every answer (best_of); the body shows n
+            return web.json_response({"id": "fake-h", "object": "chat.completion" if chat else "text_completion",
+                                      "model": model, "choices": [choice(i, text, "length", True) for i in range(shown)],
+                                      "usage": self._bill(usage)})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        async def send(payload: dict) -> None:
+            await resp.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        try:
+            if endless:
+                for _ in range(40_000):  # 2.5 MB at most, should nothing cut it
+                    await send({"id": "fake-h", "model": model, "choices": [choice(0, "a" * 64, None)]})
+                    usage["completion_tokens"] += 64
+                    await asyncio.sleep(0)
+            else:
+                for i in range(answers):
+                    for _ in range(limit):
+                        await send({"id": "fake-h", "model": model, "choices": [choice(i, " abc", None)]})
+                    await send({"id": "fake-h", "model": model, "choices": [choice(i, None, "length")]})
+                usage["completion_tokens"] = limit * answers
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await send({"id": "fake-h", "model": model, "choices": [], "usage": self._bill(usage)})
+            else:
+                self._bill(usage)
+            await resp.write(b"data: [DONE]\n\n")
+        except (ConnectionResetError, RuntimeError):  # the client (the gateway) cut the stream
+            self._bill(usage)
         return resp
 
     # -- running -----------------------------------------------------------------

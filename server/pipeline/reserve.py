@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from server.errors import BudgetExceeded
-from server.pipeline import throttle
+from server.pipeline import output_cap, throttle
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
 from server.store import budgets as budget_store
@@ -43,6 +43,8 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     usd = tokens = 0
     if budgets:
         worst_in, worst_out = worst_case(ctx, state)
+        if state.settings.budgets.cut_streams:  # room for output_cap's count of bytes
+            worst_out = ctx.held_out = output_cap.held(worst_out)
         price_in = max(t.price_in for t in ctx.targets)
         price_out = max(t.price_out for t in ctx.targets)
         usd = (worst_in * price_in + worst_out * price_out) / 1_000_000
@@ -61,3 +63,4 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
                 ctx.rate = None  # rolled back: it was not counted
                 raise BudgetExceeded(_message(refused), headers={"Retry-After": str(retry)})
     ctx.budgets = budgets
+    ctx.reserved_usd, ctx.reserved_tokens = usd, tokens

@@ -14,7 +14,6 @@ import msgspec
 
 from server.cache import render as cache_render
 from server.errors import (
-    BudgetExceeded,
     GatewayError,
     UpstreamBadResponse,
     UpstreamUnavailable,
@@ -23,6 +22,7 @@ from server.errors import (
 from server.http import JsonOut, StreamOut
 from server.pipeline import guard_output
 from server.pipeline.context import RequestContext
+from server.pipeline.output_cap import OutputCap
 from server.pipeline.throttle import rate_headers
 from server.sse import DONE_EVENT, event
 from server.wire import (
@@ -106,9 +106,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
     chunks = ctx.chunks
     assert chunks is not None
     finished = False
-    # A budgeted stream may not outgrow its reservation (an upstream ignoring max_tokens).
-    allowance = ctx.worst_out if ctx.budgets and state.settings.budgets.cut_streams else None
-    pieces = 0
+    # A budgeted stream may not outgrow what its budgets hold (an upstream ignoring max_tokens).
+    cap = OutputCap(ctx, state) if ctx.budgets and state.settings.budgets.cut_streams else None
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
     try:
         async for data in chunks:
@@ -127,9 +126,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
             text = chunk_text(chunk)
             if text:
                 ctx.output_text.append(text)
-                pieces += 1
-                if allowance is not None and pieces > allowance:
-                    raise BudgetExceeded("The stream reached what its budget allows and was cut.")
+            if cap is not None and chunk.choices:
+                cap.add(data)
             for c in chunk.choices:
                 if c.finish_reason:
                     finished, ctx.finish_reason = True, c.finish_reason

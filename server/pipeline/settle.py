@@ -36,22 +36,43 @@ def usage(ctx: RequestContext) -> tuple[int, int]:
     return prompt, completion
 
 
+def charge(ctx: RequestContext, total: int) -> tuple[float, int]:
+    """What the budgets are charged: the real usage, never more than the request held.
+
+    The hold bounds what an upstream can bill (server.prompt_bound, server.pipeline.
+    output_cap); usage past it is a lying upstream or a template that adds more than
+    `[budgets] template_tokens`. The ledger row keeps the upstream's figures; the budgets
+    stay within their limits, and the log says what to fix."""
+    over = ctx.cost > ctx.reserved_usd * (1 + 1e-9) + 1e-12 or total > ctx.reserved_tokens
+    if not over:
+        return ctx.cost, total
+    log.warning("request %s: upstream '%s' reported %d tokens ($%.6f), more than the %d ($%.6f) "
+                "its request could use; budgets are charged what was held. If its chat template "
+                "adds long system prompts, raise [budgets] template_tokens.", ctx.request_id,
+                ctx.target.provider.name if ctx.target else "?", total, ctx.cost,
+                ctx.reserved_tokens, ctx.reserved_usd)
+    return min(ctx.cost, ctx.reserved_usd), min(total, ctx.reserved_tokens)
+
+
 def stage(ctx: RequestContext, state: "GatewayState") -> None:
     ctx.input_tokens, ctx.output_tokens = usage(ctx)
     ctx.cost = ctx.target.cost(ctx.input_tokens, ctx.output_tokens) if ctx.target else 0.0
     total = ctx.input_tokens + ctx.output_tokens
     p = ctx.principal
-    tpm = ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm
+    plan = ctx.rate_plan
+    tpm = ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm and plan is not None
     if not (ctx.budgets or tpm):
         return
     events = []
     try:
         with immediate(state.db):  # one transaction for both
             if ctx.budgets:
-                events = budget_store.settle_in(state.db, ctx.request_id, ctx.budgets, ctx.cost, total, ctx.ts)
+                usd, tokens = charge(ctx, total)
+                events = budget_store.settle_in(state.db, ctx.request_id, ctx.budgets, usd, tokens, ctx.ts)
             if tpm:
+                # What admission charged (clamped at 0 there) becomes what was used.
                 adjust_tokens(state.db, p.key_id, ctx.rate.minute,  # type: ignore[union-attr]
-                              total - (ctx.worst_in or 0) - ctx.worst_out)
+                              total - plan.tokens)  # type: ignore[union-attr]
     except apsw.Error as exc:  # the reservation expires by itself; the ledger row still goes
         log.error("request %s: cannot settle limits: %s", ctx.request_id, exc)
     if events:

@@ -13,6 +13,7 @@ from tests.conftest import make_key
 from tests.integration.test_proxy import events, ledger_rows
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+WORST_HI = 2 + 4 + 16 + 64  # CHAT's prompt at most: "hi", "user", the message, the template
 
 
 def auth(key: str) -> dict:
@@ -44,8 +45,9 @@ async def test_a_token_budget_stops_exactly_and_settles_to_real_usage(client, se
     (status,) = spent(settings)
     assert status.spent_tokens == used <= 200
     assert status.reserved_tokens == 0  # nothing held once every request settled
-    # The worst case of one more request (2 bytes + template bound + 10) no longer fits.
-    assert used + 2 + 16 * 2 + 10 > 200
+    # What one more request holds no longer fits: its prompt's bound (2 + 4 bytes, 16 for the
+    # message, 64 for the template) and four bytes a token of its output limit.
+    assert used + WORST_HI + 4 * 10 > 200
 
 
 async def test_the_gateway_caps_output_for_budgeted_keys(client, settings, fake):
@@ -57,28 +59,31 @@ async def test_the_gateway_caps_output_for_budgeted_keys(client, settings, fake)
     assert plain.status_code == 200 and "max_tokens" not in fake.requests[-1].body
 
 
-async def test_a_stream_is_cut_when_it_outgrows_its_budget(client, settings):
-    key = make_key(settings.database.path, "streamer", budget_usd=5.0)
-    # The fake ignores max_tokens and sends six pieces: the gateway stops it after two.
+async def test_a_stream_is_cut_when_its_budget_cannot_hold_its_output(client, settings):
+    # The fake ignores max_tokens (2) and sends 30 bytes in six pieces. The request holds
+    # 86 + 4 * 2 = 94 tokens; the budget has 6 more, so the count of bytes may grow to 14.
+    key = make_key(settings.database.path, "streamer", budget_tokens=WORST_HI + 8 + 6, period="daily")
     r = await client.post("/v1/chat/completions", headers=auth(key),
                           json={"model": "ok", "stream": True, "max_tokens": 2, **CHAT})
     data = events(r.text)
     assert "[DONE]" not in data
     assert json.loads(data[-1])["error"]["code"] == "budget_exceeded"
     texts = [json.loads(d)["choices"][0]["delta"].get("content") or "" for d in data[:-1]]
-    # Two pieces went through (the output guard held "from" back, then handed it over).
-    assert "".join(texts) == "Hello from"
+    # "Hello", " from", " the" (14 bytes) went through; " fake" would have passed 14.
+    assert "".join(texts) == "Hello from the"
     (row,) = await ledger_rows(client, settings, 1)
     assert row.status == 429 and row.output_tokens > 0
+    (status,) = spent(settings)
+    assert status.spent_tokens <= WORST_HI + 8 + 6 and status.reserved_tokens == 0
 
 
 async def test_a_team_budget_is_shared_by_its_keys(client, settings):
     conn = store_db.connect(settings.database.path)
-    admin_ops.create_team(conn, parse_settings(""), admin_ops.TeamSpec("ml", budget_tokens=60))
+    admin_ops.create_team(conn, parse_settings(""), admin_ops.TeamSpec("ml", budget_tokens=130))
     conn.close()
     a = make_key(settings.database.path, "a", team="ml")
     b = make_key(settings.database.path, "b", team="ml")
-    body = {"model": "ok", "max_tokens": 6, **CHAT}  # worst case 2 + 32 + 6 = 40, real use 13
+    body = {"model": "ok", "max_tokens": 6, **CHAT}  # holds 86 + 4 * 6 = 110, real use 13
     assert (await client.post("/v1/chat/completions", json=body, headers=auth(a))).status_code == 200
     assert (await client.post("/v1/chat/completions", json=body, headers=auth(b))).status_code == 200
     third = await client.post("/v1/chat/completions", json=body, headers=auth(a))
@@ -91,8 +96,8 @@ async def test_a_team_budget_is_shared_by_its_keys(client, settings):
 async def test_soft_alerts_are_recorded_and_posted(client, settings, fake):
     key = make_key(settings.database.path, "alerting")
     conn = store_db.connect(settings.database.path)
-    admin_ops.set_budget(conn, parse_settings(""), admin_ops.BudgetSpec("key", "alerting", tokens=100,
-                                                                        soft_pct=0.3))
+    admin_ops.set_budget(conn, parse_settings(""), admin_ops.BudgetSpec("key", "alerting", tokens=300,
+                                                                        soft_pct=0.1))
     body = {"model": "ok", "max_tokens": 6, **CHAT}  # 13 tokens each: the third crosses 30
     for i in range(3):
         r = await client.post("/v1/chat/completions", json=body, headers=auth(key))
@@ -125,12 +130,12 @@ async def test_requests_per_minute_with_headers(client, settings):
 
 
 async def test_tokens_per_minute(client, settings):
-    key = make_key(settings.database.path, "tpm", tpm=100)
-    body = {"model": "ok", "max_tokens": 20, **CHAT}  # worst case 54, real use 13
+    key = make_key(settings.database.path, "tpm", tpm=200)
+    body = {"model": "ok", "max_tokens": 20, **CHAT}  # worst case 86 + 20 = 106, real use 13
     first = await client.post("/v1/chat/completions", json=body, headers=auth(key))
     assert first.status_code == 200
-    assert first.headers["x-ratelimit-limit-tokens"] == "100"
-    # Settled to 13, so another worst case of 54 fits (13 + 54 <= 100), then not a third.
+    assert first.headers["x-ratelimit-limit-tokens"] == "200"
+    # Settled to 13, so another worst case of 106 fits (13 + 106 <= 200).
     assert (await client.post("/v1/chat/completions", json=body, headers=auth(key))).status_code == 200
     too_big = await client.post("/v1/chat/completions", json={**body, "max_tokens": 500}, headers=auth(key))
     assert too_big.status_code == 429 and "lower max_tokens" in too_big.json()["error"]["message"]
