@@ -7,6 +7,7 @@ error event, never with a clean-looking [DONE].
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,23 @@ def _without_usage(data: bytes) -> bytes:
     return encode(fields)
 
 
+async def _usage_after(ctx: RequestContext, events: AsyncIterator[bytes]) -> None:
+    """The upstream finished an answer the gateway then refused (an output guardrail): the
+    usage chunk that follows is still its bill. Read a few more events for it, no more."""
+    try:
+        async with asyncio.timeout(1.0):
+            for _ in range(4):
+                data = await anext(events)
+                chunk = decode_chunk(data)
+                if chunk.usage is not None:
+                    ctx.usage = chunk.usage
+                    return
+                if chunk_text(chunk):
+                    return  # still generating: not an end
+    except (TimeoutError, StopAsyncIteration, GatewayError, msgspec.DecodeError, msgspec.ValidationError):
+        return
+
+
 async def relay(ctx: RequestContext, state: GatewayState,
                 finish: Callable[[], None]) -> AsyncIterator[bytes]:
     chunks = ctx.chunks
@@ -109,8 +127,9 @@ async def relay(ctx: RequestContext, state: GatewayState,
     # A budgeted stream may not outgrow what its budgets hold (an upstream ignoring max_tokens).
     cap = OutputCap(ctx, state) if ctx.budgets and state.settings.budgets.cut_streams else None
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
+    events = aiter(chunks)  # one iterator, so what follows an error can still be read
     try:
-        async for data in chunks:
+        async for data in events:
             if ctx.ttfb_ms is None:
                 ctx.ttfb_ms = ctx.elapsed_ms()
             try:
@@ -146,6 +165,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
         yield DONE_EVENT
     except GatewayError as error:
         ctx.fail(error)
+        if finished and ctx.usage is None:
+            await _usage_after(ctx, events)
         held = guard.rest() if guard is not None else None
         if held is not None:
             yield event(held)

@@ -109,6 +109,20 @@ async def test_an_upstream_ignoring_max_tokens_is_cut_before_the_budget(client, 
     assert status.spent_usd <= 0.05 and row.cost <= 0.05 and status.reserved_usd == 0
 
 
+async def test_a_stream_refused_by_an_output_guardrail_is_still_charged_its_bill(client, settings, fake):
+    """The answer is off its schema: the gateway ends the stream with an error, after the
+    upstream finished it; the usage event that follows is still read and charged."""
+    key = make_key(settings.database.path, "schema", budget_usd=1.0)
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    r = await client.post("/v1/chat/completions", headers=auth(key), json={
+        "model": "maxbill", "max_tokens": 8, "messages": HI, "stream": True, "response_format": schema})
+    assert json.loads(events(r.text)[-1])["error"]["code"] == "response_schema_mismatch"
+    (row,) = await ledger_rows(client, settings, 1)
+    (bill,) = fake.billed
+    assert not row.usage_estimated and row.input_tokens + row.output_tokens == bill["total_tokens"]
+    assert books(settings).spent_usd == pytest.approx(bill["total_tokens"] * PRICE, abs=1e-12)
+
+
 async def test_an_answer_far_past_its_limit_is_the_upstreams_fault(client, settings, fake):
     key = make_key(settings.database.path, "roomy", budget_usd=1000.0)
     r = await client.post("/v1/chat/completions", headers=auth(key),
