@@ -159,6 +159,17 @@ async def _check_providers(settings: Settings, known: dict[str, dict]) -> list[d
         await session.close()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is answered, not followed: urllib would resend the admin token to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        return None
+
+
+# No proxy handler either way: the environment's proxies apply as urlopen's would.
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 class RemoteBackend:
     """Calls a gateway's admin API; the admin token goes in the Authorization header."""
 
@@ -174,9 +185,12 @@ class RemoteBackend:
             self.base + "/admin" + path, data=data, method=method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
+            with _OPENER.open(request, timeout=30) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise BackendError(f"{self.base} answered {exc.code}, a redirect: not followed "
+                                   "(the admin token goes only to --url)") from None
             try:
                 message = json.loads(exc.read())["error"]["message"]
             except (ValueError, KeyError, TypeError):

@@ -36,7 +36,8 @@ class Alerts:
                                "period": e.budget.period, "detail": e.detail, "ts": time.time()}
                               for e in events]}
         try:
-            async with self._session.post(self._webhook, json=payload,
+            # A redirect is never followed: the events go to the configured address or nowhere.
+            async with self._session.post(self._webhook, json=payload, allow_redirects=False,
                                           timeout=aiohttp.ClientTimeout(total=5)) as resp:
                 if resp.status >= 300:
                     log.warning("alert webhook answered %d", resp.status)

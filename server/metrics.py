@@ -23,7 +23,7 @@ HISTOGRAMS = {
     "gate_request_duration_seconds": "Time from the request's arrival to its last byte.",
     "gate_upstream_duration_seconds": "Time spent waiting on upstream calls (every attempt).",
     "gate_overhead_seconds": "Gateway overhead: time to first byte minus time waiting on upstreams.",
-    "gate_time_to_first_token_seconds": "Streams: time to the first byte of the answer.",
+    "gate_time_to_first_token_seconds": "Streams: time to the first text the client gets.",
 }
 COUNTERS = {
     "gate_requests_total": "Requests, by model alias, status code class and cache result.",

@@ -1,7 +1,10 @@
 """Live reload: when gateway.toml changes, build a new topology and swap it in.
 
-An invalid file is logged and ignored (the running configuration stays). The database,
-server and admin sections are read at start only; changing them needs a restart.
+An invalid file is logged and ignored (the running configuration stays). A valid one always
+applies: a provider that cannot be built (a secret that does not resolve) is left out and
+the rest applies, so one bad change never blocks the ones after it. What could not be
+applied is `state.config_error` (/health/ready, /admin/stats, gate doctor, gate top). The
+database, server and admin sections are read at start only; changing them needs a restart.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ async def reload(state: "GatewayState") -> bool:
         settings = load_settings(state.settings.source)
     except ConfigError as exc:
         log.error("gateway.toml changed but is invalid; keeping the running configuration: %s", exc)
+        state.reload_error = f"gateway.toml is invalid, the running configuration stays: {exc}"
         return False
     for section in ("database", "server", "admin"):
         if getattr(settings, section) != getattr(state.settings, section):
@@ -52,10 +56,13 @@ async def reload(state: "GatewayState") -> bool:
     old = state.topology
     try:
         new = await topology.build(settings, state.session, old)
-    except ConfigError as exc:  # e.g. a secret reference that does not resolve
+    except ConfigError as exc:  # what build cannot leave out by itself
         log.error("cannot apply the new configuration: %s", exc)
+        state.reload_error = f"cannot apply the new configuration: {exc}"
         return False
+    state.reload_error = None
     state.apply(settings, new)
     asyncio.get_running_loop().create_task(topology.retire(old, new))
-    log.info("configuration reloaded: %d providers, %d models", len(new.providers), len(new.routes))
+    log.info("configuration reloaded: %d providers, %d models%s", len(new.providers), len(new.routes),
+             f" ({len(new.problems)} not applied: see gate doctor)" if new.problems else "")
     return True

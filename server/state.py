@@ -42,6 +42,7 @@ class GatewayState:
     cache: Cache
     started_at: float = field(default_factory=time.time)
     reloads: int = 0
+    reload_error: str | None = None  # the last change of gateway.toml that could not apply at all
     auth: AuthCache = field(default_factory=AuthCache)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -56,6 +57,12 @@ class GatewayState:
     @property
     def ready(self) -> bool:
         return self.topology.ready
+
+    @property
+    def config_error(self) -> str | None:
+        """What of gateway.toml this worker could not apply, or None when all of it applies."""
+        problems = ([self.reload_error] if self.reload_error else []) + self.topology.problems
+        return "; ".join(problems) or None
 
     def apply(self, settings: Settings, new: Topology) -> None:
         """Swap in a reloaded configuration; requests in flight keep what they started with."""

@@ -94,6 +94,10 @@ def build(ctx: "RequestContext") -> Trace:
     spans = [Span(f"{op} {ctx.alias or ''}".strip(), 0.0, total, "error" if ctx.status >= 400 else "ok", root)]
     for name, start, end in ctx.marks:
         spans.append(Span(f"gate.{name}", (start - t0) * 1000, (end - start) * 1000))
+    if ctx.generation is not None:  # a stream's tokens, first to last
+        start, end = ctx.generation
+        spans.append(Span("gate.generation", (start - t0) * 1000, (end - start) * 1000, "ok",
+                          {"gen_ai.usage.output_tokens": ctx.output_tokens}))
     for label, start, end, status, error, address in ctx.attempt_marks:
         model = label.split(":", 1)[1]
         attrs: dict[str, str | int | float | bool] = {
@@ -106,6 +110,18 @@ def build(ctx: "RequestContext") -> Trace:
         spans.append(Span(f"{op} {model}", (start - t0) * 1000, (end - start) * 1000,
                           "error" if error else "ok", attrs))
     return Trace(ctx.request_id, ctx.ts, total, ctx.status, ctx.alias, spans)
+
+
+def no_redirects_session():
+    """A requests session that follows no redirect: spans go to the configured collector or
+    nowhere (the exporter's own default has varied between versions)."""
+    import requests
+
+    class NoRedirects(requests.Session):
+        def get_redirect_target(self, resp):
+            return None
+
+    return NoRedirects()
 
 
 class OtlpExport:
@@ -125,7 +141,8 @@ class OtlpExport:
                 OTLPSpanExporter,
             )
 
-            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces")  # type: ignore[union-attr]
+            exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",  # type: ignore[union-attr]
+                                        session=no_redirects_session())
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
         else:
             processor = SimpleSpanProcessor(exporter)

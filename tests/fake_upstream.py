@@ -18,6 +18,13 @@ play every failure:
     halfbody    starts a JSON answer (Content-Length 1000), sends 20 bytes, resets the connection
     leak        an answer with an e-mail address and a phone number in it (split across chunks)
     jsonok      the JSON {"name": "Ada", "age": 36};  jsonbad: {"name": "Ada"} (no age)
+    echo401     HTTP 401 whose OpenAI error message echoes every header it got, in full,
+                masked (first 8 and last 4 characters), URL-encoded and base64-encoded
+    echo403     the same text as a plain-text (not JSON) HTTP 403
+    echoevent   a 200 stream whose first event is an error event with the same text
+    echotype    a 200 JSON answer whose Content-Type header echoes the Authorization header
+    redirect301, redirect302, redirect307, redirect308
+                that redirect to `redirect_to` + the request's path
     maxbill     keeps to the output limit but bills the most an upstream may: every answer
                 (n or best_of, per prompt of a batch) `limit` tokens of 4 bytes, and a prompt
                 counted by `max_prompt_tokens` (one token per byte of everything it could
@@ -28,16 +35,22 @@ play every failure:
 
 `billed` keeps what maxbill, endless and liar billed, by request, for assertions.
 
-Every request's body and headers are kept in `requests` for assertions.
+`redirect_paths` ({"/metrics": 307}, ...) redirects any request to those paths the same way
+(health checks, /metrics, webhooks, OTLP exports). Every request's
+body and headers are kept in `requests` for assertions, and every request of any kind, even
+to an unknown path, in `hits` ("METHOD /path").
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import threading
 from dataclasses import dataclass, field
+
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -128,6 +141,9 @@ class FakeUpstream:
     hooks: list[dict] = field(default_factory=list)  # what was posted to /hook (alert webhooks)
     counts: dict[str, int] = field(default_factory=dict)  # requests per upstream model
     metrics: str | None = None  # served at GET /metrics (Prometheus text), as vLLM does
+    redirect_to: str | None = None  # where the redirect behaviours point (an origin, no path)
+    redirect_paths: dict[str, int] = field(default_factory=dict)  # path -> 3xx status
+    hits: list[str] = field(default_factory=list)  # every request: "METHOD /path"
     billed: list[dict] = field(default_factory=list)  # maxbill / endless / liar: their usage
 
     @property
@@ -136,7 +152,7 @@ class FakeUpstream:
 
     # -- answers -----------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
@@ -144,6 +160,27 @@ class FakeUpstream:
         app.router.add_post("/hook", self.hook)
         app.router.add_get("/metrics", self.prometheus)
         return app
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler) -> web.StreamResponse:
+        self.hits.append(f"{request.method} {request.path}")
+        if request.path in self.redirect_paths:
+            return self._redirect(request, self.redirect_paths[request.path])
+        return await handler(request)
+
+    def _redirect(self, request: web.Request, status: int) -> web.Response:
+        assert self.redirect_to is not None, "set redirect_to"
+        return web.Response(status=status, headers={"Location": self.redirect_to + request.path_qs})
+
+    @staticmethod
+    def echoed(request: web.Request) -> str:
+        """What a careless upstream says about the credentials it got, in every form."""
+        parts = []
+        for name, value in request.headers.items():
+            secret = value.removeprefix("Bearer ")
+            parts.append(f"{name}: {value} (masked {secret[:8]}****{secret[-4:]}, "
+                         f"url {quote(value, safe='')}, b64 {base64.b64encode(value.encode()).decode()})")
+        return "Incorrect API key provided. You sent " + "; ".join(parts)
 
     async def prometheus(self, request: web.Request) -> web.Response:
         if self.metrics is None:
@@ -199,6 +236,16 @@ class FakeUpstream:
             return resp
         if model == "malformed":
             return web.Response(body=b"<html>not json", content_type="application/json")
+        if model == "echo401":
+            return web.json_response({"error": {"message": self.echoed(request), "type": "invalid_request_error",
+                                                "param": None, "code": "invalid_api_key"}}, status=401)
+        if model == "echo403":
+            return web.Response(status=403, text=self.echoed(request))
+        if model == "echotype":
+            auth = request.headers.get("Authorization", "")
+            return web.Response(body=b"{}", headers={"Content-Type": f"application/json; key={auth}"})
+        if model in ("redirect301", "redirect302", "redirect307", "redirect308"):
+            return self._redirect(request, int(model[-3:]))
         return None
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -233,6 +280,10 @@ class FakeUpstream:
         await resp.prepare(request)
         if model == "slowstream":
             await asyncio.sleep(self.slow_seconds)
+        if model == "echoevent":
+            error = {"error": {"message": self.echoed(request), "type": "server_error"}}
+            await resp.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+            return resp
 
         def chunk(text: str | None, finish: str | None) -> bytes:
             if chat:

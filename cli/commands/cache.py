@@ -48,7 +48,7 @@ def inspect(ctx: typer.Context,
     for col in ("id", "model", "question", "answer", "hits", "expires"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), r["alias"], r["query"][:80], r["answer"][:80], str(r["hits"]),
+        table.add_row(str(r["id"]), r["alias"], r["query"][:80] or "-", r["answer"][:80], str(r["hits"]),
                       when(r["expires_at"]))
     console.print(table)
 

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from cli.backend import BackendError, backend_for
 from cli.config_edit import edit, table
-from cli.context import console, fail, globals_, print_json
-from server.settings import ConfigError
+from cli.context import console, err_console, fail, globals_, print_json
+from server.settings import ConfigError, resolve_secret
 
 app = typer.Typer(help="Manage upstream providers (edits gateway.toml).", no_args_is_help=True)
 
@@ -66,6 +66,19 @@ def add(
         fail(str(exc))
     console.print(f"added provider [bold]{name}[/] to {g.config} (a running gateway picks it up within a second)",
                   highlight=False)
+    if api_key:
+        warn_unresolved(api_key, str(g.config), f"providers.{name}.api_key", name)
+
+
+def warn_unresolved(ref: str, source: str, key: str, provider: str) -> None:
+    """A secret reference that does not resolve here (stderr; the file is written all the same:
+    the gateway may run with another environment)."""
+    try:
+        resolve_secret(ref, source, key)
+    except ConfigError as exc:
+        err_console.print(f"[bold yellow]warning:[/] {exc} here; a gateway that cannot resolve it either "
+                          f"leaves provider '{provider}' out and applies the rest (gate doctor shows it)",
+                          highlight=False, soft_wrap=True)
 
 
 @app.command("remove")

@@ -79,8 +79,9 @@ class TopApp(App):
             self._set(state="down", message=exc.message, code=None, attempt=attempt + 1, retry_in=delay)
             return delay, attempt + 1, True
         self.snapshot = snap
-        uptime = (snap.stats or {}).get("uptime_s") if not snap.stats_estimated else None
-        self._set(state="live", message="", code=None, attempt=0, last_ok=snap.at, uptime_s=uptime)
+        stats = (snap.stats or {}) if not snap.stats_estimated else {}
+        self._set(state="live", message="", code=None, attempt=0, last_ok=snap.at,
+                  uptime_s=stats.get("uptime_s"), config_error=stats.get("config_error"))
         return self.interval, 0, False
 
     def _set(self, **changes) -> None:

@@ -69,11 +69,14 @@ class AdminClient:
     async def get(self, path: str) -> Any:
         url = f"{self.base}/admin{path}"
         try:
-            async with self._session_().get(url) as resp:
+            # Never follow a redirect: the session would send the admin token along to it.
+            async with self._session_().get(url, allow_redirects=False) as resp:
                 body = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise Unreachable(_reason(exc)) from None
+        if 300 <= status < 400:
+            raise AdminError(f"{path} answered {status}, a redirect: not followed", status)
         try:
             data = json.loads(body) if body else None
         except ValueError:

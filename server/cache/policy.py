@@ -9,13 +9,19 @@ Only the final user question may differ between a request and a semantic hit.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from server.settings import CacheSettings
 from server.store.keys import Principal
 from server.wire import RawFields
+
+if TYPE_CHECKING:
+    from server.guardrails import Scanner
 
 # Fields that do not change the answer (how it is delivered, or bookkeeping).
 NEUTRAL = {"stream", "stream_options", "user", "metadata", "store", "service_tier"}
@@ -105,3 +111,33 @@ def _float(value: str | None) -> float | None:
     except ValueError:
         return None
     return v if v is not None and 0 < v <= 1 else None
+
+
+# -- personal data and secrets ---------------------------------------------------------
+# The cache keeps a question and its answer as text in the SQLite file. Nothing in which the
+# guardrails' detectors find personal data or a secret is kept: such a request bypasses the
+# cache (noted on its trace), and an answer holding any is not written.
+
+
+@lru_cache(maxsize=1)
+def builtin_scanner() -> "Scanner":
+    """Every built-in detector (used when guardrails are off), compiled once."""
+    from server.guardrails import BUILTIN_KINDS, Scanner
+
+    return Scanner(set(BUILTIN_KINDS))
+
+
+def found(scanner: "Scanner", text: str) -> dict[str, int]:
+    """What the scanner finds in text: kind -> count (never the values)."""
+    kinds: dict[str, int] = {}
+    try:
+        findings = scanner.scan(text)
+    except (ValueError, RuntimeError, re.error):  # a detector failed: keep nothing (fail closed)
+        return {"unchecked": 1}
+    for f in findings:
+        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+    return kinds
+
+
+def describe(kinds: dict[str, int]) -> str:
+    return "personal data or secrets (" + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) + ")"

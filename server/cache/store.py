@@ -82,6 +82,9 @@ class NewEntry(msgspec.Struct):
 
 
 def put(conn: apsw.Connection, e: NewEntry, vector: np.ndarray | None) -> int:
+    """Keep an entry. Its question text is kept only beside an embedding, for the semantic
+    stage's verifier; an exact-only entry is found by its hash and keeps no question ('')."""
+    query = e.query if vector is not None else ""
     with immediate(conn):
         old = conn.execute("SELECT id FROM cache_entries WHERE exact = ?", (e.exact,)).fetchone()
         if old:
@@ -90,7 +93,7 @@ def put(conn: apsw.Connection, e: NewEntry, vector: np.ndarray | None) -> int:
             "INSERT INTO cache_entries(partition, exact, scope, alias, op, query, answer, finish_reason, model, "
             "input_tokens, output_tokens, embedding, bits, created_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.partition, e.exact, e.scope, e.alias, e.op, e.query, e.answer, e.finish_reason, e.model,
+            (e.partition, e.exact, e.scope, e.alias, e.op, query, e.answer, e.finish_reason, e.model,
              e.input_tokens, e.output_tokens, None if vector is None else vector.tobytes(),
              None if vector is None else quantize(vector), e.created_at, e.expires_at))
         entry_id = conn.last_insert_rowid()

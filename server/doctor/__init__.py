@@ -5,6 +5,7 @@
     sqlite-vec vec_version() answers in the same binding
     embedder   the semantic cache's GGUF loads and embeds
     upstream   each provider answers its live check (server.providers.health.check_all)
+    gateway    the gateway running on this config applied all of it (/health/ready config_error)
     disk       free space where the SQLite file and the models live
 
 `--airgap` adds airgap.py: every configured destination inside the site's allowlist, and

@@ -1,10 +1,14 @@
-"""The doctor's checks of one site: the SQLite file, sqlite-vec, the embedder, upstreams, disk."""
+"""The doctor's checks of one site: the SQLite file, sqlite-vec, the embedder, upstreams, the
+running gateway's own word on its configuration, disk."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import apsw
@@ -130,6 +134,35 @@ def upstreams(settings: Settings) -> list[Check]:
     return asyncio.run(_upstreams(settings))
 
 
+def running_gateway(settings: Settings) -> Check:
+    """The gateway serving this config, if one runs: did it apply all of gateway.toml?
+
+    It may run with another environment than this command (a secret it cannot resolve
+    that resolves here), so its own word counts: /health/ready's config_error."""
+    host = settings.server.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{settings.server.port}/health/ready"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=3) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:  # 503 while loading: still its answer
+        body = exc.read()
+    except (urllib.error.URLError, OSError, ValueError):
+        return Check("gateway", SKIP, f"no gateway answers at {url}")
+    try:
+        ready = json.loads(body)
+    except ValueError:
+        ready = None
+    if not isinstance(ready, dict) or "checks" not in ready:
+        return Check("gateway", SKIP, f"{url} is not a gate gateway's readiness answer")
+    if ready.get("config_error"):
+        return Check("gateway", FAIL, f"the gateway at {url} serves without what it could not apply: "
+                     f"{ready['config_error']}")
+    return Check("gateway", PASS, f"the gateway at {url} applies all of {Path(settings.source).name} "
+                 f"({ready.get('status', '?')})")
+
+
 def disk(settings: Settings) -> list[Check]:
     from server.providers.llamacpp import models_dir
 
@@ -153,15 +186,19 @@ def disk(settings: Settings) -> list[Check]:
 
 
 def llama_cpu() -> Check:
-    """Which CPU code llama.cpp loaded (the build carries one per x86-64 level)."""
+    """Which CPU code llama.cpp loaded (the build carries one per x86-64 level), and which
+    variants failed their check on this host and why (server/llama_runtime.py)."""
     try:
-        from server.llama_runtime import cpu_features
+        from server.llama_runtime import cpu_features, loaded
 
-        features = cpu_features()
+        choice, features = loaded(), cpu_features()
     except (OSError, RuntimeError, ImportError) as exc:
         return Check("llama.cpp", FAIL, f"cannot load llama.cpp's CPU code: {exc}")
-    return Check("llama.cpp", PASS, f"CPU code with {features}")
+    name = f"the {choice.variant} CPU code ({choice.how})" if choice.variant else "CPU code linked in"
+    rejected = "".join(f"; rejected {v}: {why}" for v, why in choice.rejected)
+    return Check("llama.cpp", PASS, f"{name} with {features}{rejected}")
 
 
 def run_all(settings: Settings) -> list[Check]:
-    return [*database(settings), llama_cpu(), embedder(settings), *upstreams(settings), *disk(settings)]
+    return [*database(settings), llama_cpu(), embedder(settings), *upstreams(settings),
+            running_gateway(settings), *disk(settings)]

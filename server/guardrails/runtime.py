@@ -35,6 +35,10 @@ class Guard:
         self.topics = (TopicPolicy(allow=policy.topics_allow or None, deny=policy.topics_deny)
                        if policy.topics_allow or policy.topics_deny else None)
         self.output_scanner = Scanner(set(BUILTIN)) if policy.output_pii != "off" else None
+        # What the cache screens the questions and answers it would keep with: every built-in
+        # kind and the site's own, whatever the policy checks on the way in.
+        self.screen = (self.scanner if self.scanner is not None and set(policy.pii) >= set(BUILTIN)
+                       else Scanner(set(BUILTIN), custom=custom))
 
     def action(self, kind: str) -> str:
         return self.policy.actions.get(kind, self.policy.pii_action)
@@ -52,13 +56,14 @@ class InputVerdict:
     notes: list[str] = field(default_factory=list)
     redactor: Redactor = field(default_factory=Redactor)
     seen: set[str] = field(default_factory=set)  # every value found in the input
+    kinds: dict[str, int] = field(default_factory=dict)  # what was found: kind -> count
 
 
 def inspect_input(guard: Guard, texts: list[str], user: list[bool]) -> InputVerdict:
     """`texts` are every text the request carries; `user[i]` marks those an end user wrote
     (they get the injection and topic checks; all get the personal-data checks)."""
     verdict = InputVerdict(list(texts))
-    kinds: dict[str, int] = {}
+    kinds = verdict.kinds
     if guard.scanner is not None:
         for i, text in enumerate(texts):
             findings = guard.scanner.scan(text)

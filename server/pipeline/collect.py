@@ -106,8 +106,6 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     finished = False
     try:
         async for data in stream:
-            if ctx.ttfb_ms is None:
-                ctx.ttfb_ms = ctx.elapsed_ms()
             try:
                 chunk = _decode(data)
                 if chunk.get("usage") is not None:

@@ -45,6 +45,7 @@ class RequestContext:
     guard: Any = None
     guard_notes: list[str] = field(default_factory=list)
     output_guard: Any = None
+    input_found: dict[str, int] | None = None  # kinds the input checks found; None: they did not run
     holding: "ProviderHealth | None" = None  # the provider this request is counted on
     target: Target | None = None
     reply: Reply | None = None
@@ -54,7 +55,8 @@ class RequestContext:
     output_text: list[str] = field(default_factory=list)
     status: int = 200
     error: str | None = None
-    ttfb_ms: float | None = None
+    ttfb_ms: float | None = None  # streams: to the first text the client gets
+    generation: tuple[float, float] | None = None  # streams: first token to last (perf_counter)
     finished: bool = False
     # Timings for the trace: (stage, start, end) and (target, start, end, status, error, host).
     marks: list[tuple[str, float, float]] = field(default_factory=list)
@@ -62,6 +64,7 @@ class RequestContext:
     # Limits: the worst case charged at admission, and what was really used.
     worst_in: int | None = None
     worst_out: int = 0
+    answers: int = 1            # answers the upstream makes: n (or best_of) per prompt
     held_out: int = 0           # output tokens held against the budgets (output_cap.held)
     reserved_usd: float = 0.0   # held against the budgets (the worst case, and any extension)
     reserved_tokens: int = 0

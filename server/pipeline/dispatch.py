@@ -93,47 +93,65 @@ async def _call(ctx: RequestContext, target: Target, state: "GatewayState") -> N
 
 
 async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> GatewayError | None:
-    """Up to 1 + retries calls to one target; None on success, else the last error."""
+    """Up to 1 + retries calls to one target; None on success, else the last error.
+
+    The provider's in-flight count goes up for each call and back down on every way out of
+    it (a failure, a provider's own bug, a cancelled request), except on success: then the
+    request holds it until it is finished (`ctx.holding`, released by pipeline.finish).
+    """
     health = target.health
     for attempt in range(1 + state.settings.routing.retries):
         ctx.target = target
-        health.inflight += 1
         started = perf_counter()
+        health.inflight += 1
+        held = False
         try:
             await _call(ctx, target, state)
-        except GatewayError as error:
-            ctx.attempt_marks.append((target.label, started, perf_counter(), error.status,
-                                      type(error).__name__, target.provider.address))
-            health.inflight -= 1
+            held = True
+        except GatewayError as exc:
+            error = exc
+        except Exception as exc:  # a bug in a provider: noted on the attempt, then a 500
+            ctx.attempt_marks.append((target.label, started, perf_counter(), 500,
+                                      type(exc).__name__, target.provider.address))
             health.failed += 1
-            health.last_error = error.message
-            ctx.attempts.append(f"{target.label}={error.status}")
-            if breaks(error):
-                health.breaker.failure()
-            if not retryable(error):
-                raise
-            refused = isinstance(error, UpstreamUnavailable) and not isinstance(error, UpstreamTimeout)
-            if refused or not health.breaker.allow() or attempt == state.settings.routing.retries:
-                return error
-            wait = backoff_s(attempt, error, state)
-            if wait is None:
-                return error
-            await asyncio.sleep(wait)
-            continue
-        ctx.attempt_marks.append((target.label, started, perf_counter(), 200, None, target.provider.address))
-        health.breaker.success()
-        health.tripped_by_check = False
-        health.served += 1
-        ctx.holding = health  # released when the request is finished (streams: at their end)
-        ctx.attempts.append(f"{target.label}=ok")
-        return None
+            health.last_error = f"internal error: {type(exc).__name__}"
+            ctx.attempts.append(f"{target.label}=500")
+            raise
+        finally:
+            if not held:
+                health.inflight -= 1
+        if held:
+            ctx.attempt_marks.append((target.label, started, perf_counter(), 200, None, target.provider.address))
+            health.breaker.success()
+            health.tripped_by_check = False
+            health.served += 1
+            ctx.holding = health  # released when the request is finished (streams: at their end)
+            ctx.attempts.append(f"{target.label}=ok")
+            return None
+        ctx.attempt_marks.append((target.label, started, perf_counter(), error.status,
+                                  type(error).__name__, target.provider.address))
+        health.failed += 1
+        health.last_error = error.message
+        ctx.attempts.append(f"{target.label}={error.status}")
+        if breaks(error):
+            health.breaker.failure()
+        if not retryable(error):
+            raise error
+        refused = isinstance(error, UpstreamUnavailable) and not isinstance(error, UpstreamTimeout)
+        if refused or not health.breaker.allow() or attempt == state.settings.routing.retries:
+            return error
+        wait = backoff_s(attempt, error, state)
+        if wait is None:
+            return error
+        await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     route = ctx.route
     assert route is not None and ctx.view is not None and ctx.principal is not None
-    tiers = plan(route.tiers, ctx.view, state.settings, ctx.principal, ctx.must_stay_local, ctx.route_notes)
+    tiers = plan(route.tiers, ctx.view, state.settings, ctx.principal, ctx.must_stay_local, ctx.route_notes,
+                 ctx.op)
     last: GatewayError | None = None
     for tier in tiers:
         for target in balance.order(tier, route.balance, route.weights):

@@ -95,6 +95,7 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
                                      "(the policy fails closed).", code="guardrail_failed") from None
         ctx.guard_notes.append(f"check failed open: {type(exc).__name__}")
         return
+    ctx.input_found = verdict.kinds
     ctx.guard_notes.extend(verdict.notes)
     if verdict.blocked:
         raise InvalidRequest(verdict.blocked, code=verdict.blocked_code)

@@ -67,6 +67,7 @@ class StreamFilter:
         self.guard = ctx.output_guard
         self.schema = schema_of(ctx)
         self.sent: list[str] = []
+        self.delivered = False  # some text has gone out (not only held back)
         self.last: Any = None
 
     def rest(self) -> bytes | None:
@@ -106,6 +107,7 @@ class StreamFilter:
                 text = out
             if isinstance(text, str):
                 self.sent.append(text)
+                self.delivered = self.delivered or bool(text)
             if finishing and self.schema is not None:
                 check_schema(self.schema, "".join(self.sent))
         if finishing_any(chunk):

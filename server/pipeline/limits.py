@@ -41,7 +41,7 @@ def worst_case(ctx: RequestContext, state: "GatewayState") -> tuple[int, int]:
             limit = b.default_max_tokens
             ctx.fields["max_tokens"] = msgspec.Raw(encode(limit))
             ctx.view = msgspec.structs.replace(view, max_tokens=limit)
-        answers = max(view.n or 1, view.best_of or 1) * bound.prompts
+        answers = ctx.answers = max(view.n or 1, view.best_of or 1) * bound.prompts
         extra = len(ctx.fields["prediction"]) if isinstance(view, ChatView) and "prediction" in ctx.fields else 0
         ctx.worst_in = bound.tokens
         ctx.worst_out = min(CAP, (limit + extra) * answers)

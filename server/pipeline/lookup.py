@@ -2,14 +2,15 @@
 
 A hit answers at once: it still counts against the key's request rate, costs no budget,
 and is recorded in the ledger as a hit. A miss carries the query's vector along, so the
-answer can be kept without embedding it twice.
+answer can be kept without embedding it twice. A request holding personal data or a secret
+bypasses the cache (its question would be kept in the file in clear).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from server.cache.policy import Bypass, plan
+from server.cache.policy import Bypass, builtin_scanner, describe, found, plan
 from server.pipeline import respond, throttle
 from server.pipeline.context import RequestContext
 from server.store.db import immediate
@@ -20,15 +21,34 @@ if TYPE_CHECKING:
     from server.state import GatewayState
 
 
+def screen_question(ctx: RequestContext, query: str) -> None:
+    """Bypass when the guardrails found personal data or a secret in any of the request's
+    texts, or (guardrails off, or a policy checking fewer kinds) the detectors find some in
+    the question the cache would keep."""
+    guard = ctx.guard
+    if guard is not None:
+        if ctx.input_found is None:
+            raise Bypass("the guardrail checks did not complete: not cached")
+        if ctx.input_found:
+            raise Bypass(f"the request holds {describe(ctx.input_found)}: not cached")
+        if guard.screen is guard.scanner:
+            return  # every text was already checked for every kind: nothing found
+    kinds = found(guard.screen if guard is not None else builtin_scanner(), query)
+    if kinds:
+        raise Bypass(f"the question holds {describe(kinds)}: not cached")
+
+
 async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut | None":
     cache = state.cache
     assert ctx.principal is not None and ctx.fields is not None and ctx.route is not None
     try:
-        ctx.cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
-                              state.settings.cache, ctx.route.cache)
+        cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
+                          state.settings.cache, ctx.route.cache)
+        screen_question(ctx, cache_plan.query)
     except Bypass as reason:
         ctx.cache_status, ctx.cache_note = "BYPASS", str(reason)
         return None
+    ctx.cache_plan = cache_plan
     ctx.cache_status = "MISS"
     if not ctx.cache_plan.read:
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server import telemetry
+from server.cache.policy import builtin_scanner, describe, found
 from server.cache.store import NewEntry
 from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow
@@ -52,6 +53,11 @@ def remember(ctx: RequestContext, state: "GatewayState") -> None:
         return  # tool calls, content filters, cut streams: not answers to reuse
     answer = "".join(ctx.output_text)
     if not answer:
+        return
+    kinds = found(ctx.guard.screen if ctx.guard is not None else builtin_scanner(), answer)
+    if kinds:  # personal data or a secret is never kept in the file
+        note = f"answer not kept: it holds {describe(kinds)}"
+        ctx.cache_note = f"{ctx.cache_note}; {note}" if ctx.cache_note else note
         return
     state.cache.remember(NewEntry(
         partition=plan.partition, exact=plan.exact, scope=plan.scope, alias=ctx.alias or "", op=ctx.op,

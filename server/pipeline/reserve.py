@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from server.errors import BudgetExceeded
+from server.errors import BudgetExceeded, InvalidRequest
 from server.pipeline import output_cap, throttle
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
@@ -16,6 +16,41 @@ from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
     from server.state import GatewayState
+
+
+class OverBudgetLimit(InvalidRequest):
+    """The request's worst case is larger than a budget's whole limit: no wait can help,
+    only a smaller max_tokens (or prompt). A 400, so clients do not retry it as they do 429s."""
+
+    code = "request_exceeds_budget"
+
+
+def never_fits(ctx: RequestContext, budgets: list[budget_store.Budget], usd: float, tokens: int,
+               price_in: float, price_out: float) -> OverBudgetLimit | None:
+    """The refusal for a worst case over some budget's whole limit (even with nothing spent)."""
+    # Each token of max_tokens is held once per answer, and four times over for output_cap.
+    worst_in, held = ctx.worst_in or 0, ctx.held_out or ctx.worst_out
+    choices = ctx.answers * (output_cap.HELD_BYTES_PER_TOKEN if ctx.held_out else 1)
+    over: list[tuple[str, str, budget_store.Budget]] = []
+    rooms: list[int] = []  # the largest max_tokens each exceeded limit allows
+    for b in budgets:
+        if b.limit_tokens is not None and tokens > b.limit_tokens:
+            over.append((f"{tokens} tokens", f"{b.limit_tokens} tokens", b))
+            rooms.append((b.limit_tokens - worst_in) // choices)
+        if b.limit_usd is not None and usd > b.limit_usd + 1e-12:
+            over.append((f"${usd:.6g}", f"${b.limit_usd:.6g}", b))
+            left = b.limit_usd - worst_in * price_in / 1_000_000
+            rooms.append(math.floor(left * 1_000_000 / price_out / choices) if price_out > 0 else 0)
+    if not over:
+        return None
+    worst, limit, b = over[0]
+    head = (f"This request's worst case of {worst} ({worst_in} prompt tokens at most + {held} "
+            f"output tokens held) exceeds the whole limit of {limit} of the budget of {b.scope} "
+            f"'{b.owner_name}' ({b.period}): waiting will not help")
+    room = min(rooms)
+    if room >= 1:
+        return OverBudgetLimit(f"{head}; set max_tokens <= {room}.", param="max_tokens")
+    return OverBudgetLimit(f"{head}; the prompt alone is too large for it.")
 
 
 def _message(r: budget_store.Refusal) -> str:
@@ -41,6 +76,7 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     if plan is None and not budgets:
         return
     usd = tokens = 0
+    price_in = price_out = 0.0
     if budgets:
         worst_in, worst_out = worst_case(ctx, state)
         if state.settings.budgets.cut_streams:  # room for output_cap's count of bytes
@@ -59,8 +95,11 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
             refused = budget_store.reserve_in(state.db, ctx.request_id, budgets, usd, tokens, ctx.ts,
                                               state.settings.budgets.reservation_ttl_s)
             if refused is not None:
-                retry = 1 if refused.enough_without_holds else max(1, math.ceil(refused.resets_at - ctx.ts))
                 ctx.rate = None  # rolled back: it was not counted
+                too_big = never_fits(ctx, budgets, usd, tokens, price_in, price_out)
+                if too_big is not None:
+                    raise too_big
+                retry = 1 if refused.enough_without_holds else max(1, math.ceil(refused.resets_at - ctx.ts))
                 raise BudgetExceeded(_message(refused), headers={"Retry-After": str(retry)})
     ctx.budgets = budgets
     ctx.reserved_usd, ctx.reserved_tokens = usd, tokens

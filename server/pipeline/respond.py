@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -127,11 +128,10 @@ async def relay(ctx: RequestContext, state: GatewayState,
     # A budgeted stream may not outgrow what its budgets hold (an upstream ignoring max_tokens).
     cap = OutputCap(ctx, state) if ctx.budgets and state.settings.budgets.cut_streams else None
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
+    first_text = last_text = None  # when the first and the last text arrived (perf_counter)
     events = aiter(chunks)  # one iterator, so what follows an error can still be read
     try:
         async for data in events:
-            if ctx.ttfb_ms is None:
-                ctx.ttfb_ms = ctx.elapsed_ms()
             try:
                 chunk: ChunkView = decode_chunk(data)
             except (msgspec.DecodeError, msgspec.ValidationError):
@@ -144,6 +144,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
                 return
             text = chunk_text(chunk)
             if text:
+                last_text = perf_counter()
+                first_text = first_text or last_text
                 ctx.output_text.append(text)
             if cap is not None and chunk.choices:
                 cap.add(data)
@@ -158,6 +160,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
                     data = _without_usage(data)
             if guard is not None and chunk.choices:
                 data = guard(data)
+            if ctx.ttfb_ms is None and (guard.delivered if guard is not None else text):
+                ctx.ttfb_ms = ctx.elapsed_ms()  # time to first token: the first text the client gets
             yield event(data)
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
@@ -176,6 +180,11 @@ async def relay(ctx: RequestContext, state: GatewayState,
         raise
     finally:
         await chunks.aclose()
+        # The generation, first token to last: as the provider saw it (the built-in model's
+        # thread), else as the chunks arrived.
+        first = getattr(chunks, "first_token_at", None) or first_text
+        if first is not None:
+            ctx.generation = (first, getattr(chunks, "last_token_at", None) or last_text or first)
         finish()
 
 

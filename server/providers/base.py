@@ -8,6 +8,9 @@ from typing import Any, Protocol
 
 from server.wire import Op, RawFields, Usage, View
 
+ALL_OPS: frozenset[str] = frozenset(("chat", "completions", "embeddings"))
+OP_NAMES = {"chat": "chat completions", "completions": "completions", "embeddings": "embeddings"}
+
 
 @dataclass(slots=True)
 class UpstreamCall:
@@ -67,6 +70,7 @@ class Provider(Protocol):
     context_window: int | None  # tokens (prompt + output) it takes, if known
     health_checks: bool         # whether the health monitor should poll it
     address: str | None         # the upstream host (server.address), None in process
+    ops: frozenset[str]         # the operations it serves (server.wire.Op): checked before dispatch
 
     async def start(self) -> None:
         """Acquire resources (sessions, models). Called in the lifespan."""

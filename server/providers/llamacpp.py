@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import (
+    GatewayError,
     InvalidRequest,
     ServiceUnavailable,
     Unsupported,
@@ -24,6 +25,7 @@ from server.errors import (
 )
 from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
+from server.providers.embeddings import encoded
 from server.settings import LlamaCppProvider as LlamaSettings
 from server.wire import ChatView, CompletionView, EmbeddingView, Usage, encode
 
@@ -60,6 +62,8 @@ class LlamaCpp:
         self.context_window = settings.n_ctx
         self.health_checks = False  # in process: it is as alive as the gateway
         self.address = None  # in process
+        # An embedding model makes vectors only; a text model never makes vectors.
+        self.ops = frozenset(("embeddings",) if settings.embedding else ("chat", "completions"))
         self._template = TEMPLATES[settings.chat_format]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gate-llama-{name}")
         self._llm: Any = None
@@ -114,6 +118,15 @@ class LlamaCpp:
 
     # -- the calls ---------------------------------------------------------------
 
+    async def _run(self, fn, *args):
+        """fn on the model's thread; llama.cpp's own failures become gateway errors here."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except GatewayError:
+            raise
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            raise UpstreamUnavailable(f"provider '{self.name}' failed: {type(exc).__name__}") from None
+
     def _params(self, view: ChatView | CompletionView, prompt_tokens: int) -> dict[str, Any]:
         if view.n not in (None, 1):
             raise Unsupported("this model answers one choice at a time (n must be 1)", param="n")
@@ -159,10 +172,8 @@ class LlamaCpp:
         await self.wait_ready()
         if isinstance(call.view, EmbeddingView):
             return await self._embed(call)
-        loop = asyncio.get_running_loop()
-        prompt, prompt_tokens, params = await loop.run_in_executor(self._pool, self._prepare, call)
-        result = await loop.run_in_executor(
-            self._pool, lambda: self._llm.create_completion(prompt, **params))
+        prompt, prompt_tokens, params = await self._run(self._prepare, call)
+        result = await self._run(lambda: self._llm.create_completion(prompt, **params))
         choice = result["choices"][0]
         completion_tokens = result["usage"]["completion_tokens"]
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -195,9 +206,10 @@ class LlamaCpp:
             tokens = sum(len(self._llm.tokenize(t.encode(), add_bos=True)) for t in texts)
             return self._llm.embed(texts, normalize=True), tokens
 
-        vectors, tokens = await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        vectors, tokens = await self._run(run)
         body = {"object": "list", "model": call.upstream_model,
-                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "data": [{"object": "embedding", "index": i, "embedding": encoded(v, view.encoding_format)}
+                         for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return Reply(body=encode(body), usage=Usage(tokens, 0, tokens), model=call.upstream_model)
 
@@ -206,9 +218,10 @@ class LlamaCpp:
         if isinstance(call.view, EmbeddingView):
             raise InvalidRequest("embeddings cannot be streamed", param="stream")
         loop = asyncio.get_running_loop()
-        prompt, prompt_tokens, params = await loop.run_in_executor(self._pool, self._prepare, call)
+        prompt, prompt_tokens, params = await self._run(self._prepare, call)
         stream = LocalStream(self, call, prompt_tokens)
         loop.run_in_executor(self._pool, stream.produce, loop, prompt, params)
+        await stream.prefetch()  # accepted once the first token is there, as other upstreams
         return stream
 
     async def probe(self) -> Probe:
@@ -238,7 +251,22 @@ class LocalStream:
         self._cancel = threading.Event()
         self._id = ("chatcmpl-" if call.op == "chat" else "cmpl-") + secrets.token_hex(12)
         self._created = int(time.time())
+        self._first: tuple | None = None
         self.done = False
+        # perf_counter() on the model's thread when the first and the last token came out.
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+
+    async def prefetch(self) -> None:
+        """Wait for the model's first piece (prompt processing and the first token), so the
+        upstream attempt covers them and a failure before it may still fail over."""
+        try:
+            self._first = await self._queue.get()
+        except BaseException:  # the request is cancelled: stop the generation
+            self._cancel.set()
+            raise
+        if self._first[0] == "error":
+            raise UpstreamUnavailable(f"provider '{self._provider.name}' failed: {self._first[1]}")
 
     def produce(self, loop: asyncio.AbstractEventLoop, prompt: str, params: dict[str, Any]) -> None:
         def put(item: tuple) -> None:
@@ -257,6 +285,9 @@ class LocalStream:
                     break
                 choice = part["choices"][0]
                 if choice.get("text"):
+                    self.last_token_at = time.perf_counter()
+                    if self.first_token_at is None:
+                        self.first_token_at = self.last_token_at
                     text.append(choice["text"])
                     put(("text", choice["text"]))
                 if choice.get("finish_reason"):
@@ -283,7 +314,10 @@ class LocalStream:
         if self._call.op == "chat":
             yield self._chunk("", None, role=True)
         while True:
-            item = await self._queue.get()
+            if self._first is not None:
+                item, self._first = self._first, None
+            else:
+                item = await self._queue.get()
             if item[0] == "text":
                 yield self._chunk(item[1], None)
             elif item[0] == "end":

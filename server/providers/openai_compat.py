@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -16,13 +17,16 @@ from server.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from server.providers.base import Health, Probe, Reply, UpstreamCall
+from server.providers.base import ALL_OPS, Health, Probe, Reply, UpstreamCall
+from server.providers.embeddings import as_requested
+from server.providers.scrub import MAX_TEXT, Scrubber
 from server.settings import OpenAIProvider as OpenAISettings
 from server.settings import resolve_secret
 from server.sse import DONE, SSEDecoder
-from server.wire import PATHS, decode_reply, decode_upstream_error, encode
+from server.wire import PATHS, EmbeddingView, decode_reply, decode_upstream_error, encode
 
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
+_RETRY_AFTER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?|[A-Za-z]{3}, [0-9A-Za-z :]{1,30}")  # seconds or HTTP date
 
 
 def _translate(exc: BaseException, name: str) -> GatewayError:
@@ -41,8 +45,18 @@ def _translate(exc: BaseException, name: str) -> GatewayError:
     raise exc
 
 
-def upstream_error(name: str, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
-    """An upstream's error answer, its status kept, its message in the OpenAI envelope."""
+def upstream_error(name: str, status: int, body: bytes, headers: dict[str, str],
+                   scrubber: Scrubber) -> GatewayError:
+    """An upstream's error answer, its status kept, its message in the OpenAI envelope.
+
+    Everything the upstream said goes through the scrubber first: it may echo the
+    credentials the gateway sent. A 401 or 403 means the upstream refused the gateway's own
+    credentials, not the client's: a provider failure, so the next target is tried at once,
+    and nothing of what the upstream said is kept."""
+    if status in (401, 403):
+        return UpstreamUnavailable(
+            f"upstream '{name}' refused the gateway's credentials (HTTP {status}); "
+            f"check providers.{name}.api_key and headers", code="upstream_auth_failed")
     message, etype, param, code = "", None, None, None
     try:
         env = decode_upstream_error(body)
@@ -54,25 +68,37 @@ def upstream_error(name: str, status: int, body: bytes, headers: dict[str, str])
         message = message or env.message or ""
     except (msgspec.DecodeError, msgspec.ValidationError):
         message = body[:300].decode("utf-8", "replace").strip()
+
+    def clean(text: str, limit: int) -> str:
+        return scrubber.scrub(text[:limit])[:limit]
+
     out_headers = {}
-    if "Retry-After" in headers:
-        out_headers["Retry-After"] = headers["Retry-After"]
+    after = headers.get("Retry-After")
+    if after is not None and _RETRY_AFTER.fullmatch(after):
+        out_headers["Retry-After"] = after
     return UpstreamError(
         status if 400 <= status <= 599 else 502,
-        f"upstream '{name}' returned {status}: {message or 'no message'}",
-        error_type=etype or ("invalid_request_error" if status < 500 else "upstream_error"),
-        param=param,
-        code=code,
+        f"upstream '{name}' returned {status}: {clean(message, MAX_TEXT) or 'no message'}",
+        error_type=clean(etype, 100) if etype else ("invalid_request_error" if status < 500 else "upstream_error"),
+        param=clean(param, 100) if param else None,
+        code=clean(code, 100) if code else None,
         retryable=status in _RETRYABLE,
         headers=out_headers,
     )
+
+
+def redirected(name: str, status: int) -> UpstreamUnavailable:
+    """A 3xx: never followed (its target may be any host), so a provider failure."""
+    return UpstreamUnavailable(f"upstream '{name}' answered {status} (a redirect); the gateway follows "
+                               f"no redirects: set providers.{name}.url to the final address",
+                               code="upstream_redirect")
 
 
 class OpenAICompatible:
     kind = "openai"
 
     def __init__(self, name: str, settings: OpenAISettings, session: aiohttp.ClientSession,
-                 *, default_timeout_s: float, source: str = "") -> None:
+                 *, default_timeout_s: float, source: str = "", scrubber: Scrubber | None = None) -> None:
         self.name = name
         self.settings = settings
         self.locality = settings.locality
@@ -84,13 +110,18 @@ class OpenAICompatible:
         self._base = settings.url.rstrip("/")
         self._root = self._base.removesuffix("/v1")
         self.address = urlsplit(self._base).hostname
+        self.ops = ALL_OPS  # an OpenAI-compatible server says what it cannot do itself
         headers = {"Content-Type": "application/json"}
+        secrets = []
         if settings.api_key:
-            key = resolve_secret(settings.api_key, source, f"providers.{name}.api_key")
-            headers["Authorization"] = f"Bearer {key.reveal()}"
+            secrets.append(resolve_secret(settings.api_key, source, f"providers.{name}.api_key").reveal())
+            headers["Authorization"] = f"Bearer {secrets[-1]}"
         for header, ref in settings.headers.items():
-            headers[header] = resolve_secret(ref, source, f"providers.{name}.headers").reveal()
+            secrets.append(resolve_secret(ref, source, f"providers.{name}.headers").reveal())
+            headers[header] = secrets[-1]
         self._headers = headers
+        # Every configured secret (the registry passes it); else at least this provider's own.
+        self.scrubber = scrubber or Scrubber(secrets)
         self._timeout = aiohttp.ClientTimeout(
             total=settings.timeout_s or default_timeout_s, sock_connect=settings.connect_timeout_s
         )
@@ -112,7 +143,7 @@ class OpenAICompatible:
         try:
             resp = await asyncio.wait_for(self._session.post(
                 self._base + PATHS[call.op], data=encode(call.fields),
-                headers=self._headers, timeout=self._timeout,
+                headers=self._headers, timeout=self._timeout, allow_redirects=False,
             ), self._first_byte)
         except TimeoutError:
             raise UpstreamTimeout(f"upstream '{self.name}' sent nothing within "
@@ -126,7 +157,10 @@ class OpenAICompatible:
                 raise _translate(exc, self.name) from None
             finally:
                 resp.release()
-            raise upstream_error(self.name, resp.status, body, dict(resp.headers))
+            raise upstream_error(self.name, resp.status, body, dict(resp.headers), self.scrubber)
+        if resp.status >= 300:
+            resp.release()
+            raise redirected(self.name, resp.status)
         return resp
 
     async def send(self, call: UpstreamCall) -> Reply:
@@ -141,6 +175,8 @@ class OpenAICompatible:
             view = decode_reply(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise UpstreamBadResponse(f"upstream '{self.name}' sent a malformed answer") from None
+        if isinstance(call.view, EmbeddingView):  # an upstream may ignore encoding_format
+            body = as_requested(body, call.view.encoding_format)
         return Reply(body=body, usage=view.usage, model=view.model, status=resp.status)
 
     async def open_stream(self, call: UpstreamCall) -> _SSEStream:
@@ -148,10 +184,9 @@ class OpenAICompatible:
         ctype = resp.headers.get("Content-Type", "")
         if "text/event-stream" not in ctype:
             resp.release()
-            raise UpstreamBadResponse(
-                f"upstream '{self.name}' answered a stream request with '{ctype or 'no type'}'"
-            )
-        stream = _SSEStream(resp, self.name)
+            raise UpstreamBadResponse(f"upstream '{self.name}' answered a stream request with "
+                                      f"'{self.scrubber.scrub(ctype[:100]) or 'no type'}'")
+        stream = _SSEStream(resp, self.name, self.scrubber)
         await stream.prefetch(self._first_byte)
         return stream
 
@@ -165,7 +200,8 @@ class OpenAICompatible:
         """vLLM's and llama.cpp server's Prometheus metrics: queue depth and busy slots."""
         try:
             async with self._session.get(self._root + "/metrics", headers=self._headers,
-                                         timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                                         timeout=aiohttp.ClientTimeout(total=3),
+                                         allow_redirects=False) as resp:
                 if resp.status != 200:
                     return None
                 text = await resp.text()
@@ -179,13 +215,16 @@ class OpenAICompatible:
             async with self._session.get(
                 self._base + "/models", headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=5, sock_connect=self.settings.connect_timeout_s),
+                allow_redirects=False,
             ) as resp:
                 body = await resp.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Health(False, _translate(exc, self.name).message)
         ms = (time.perf_counter() - started) * 1000
         if resp.status != 200:
-            return Health(False, f"GET /models returned {resp.status}", ms)
+            why = {401: " (credentials refused)", 403: " (credentials refused)"}.get(
+                resp.status, " (a redirect, not followed)" if 300 <= resp.status < 400 else "")
+            return Health(False, f"GET /models returned {resp.status}{why}", ms)
         try:
             data = msgspec.json.decode(body)
             models = [m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
@@ -220,11 +259,15 @@ def load_from_metrics(text: str) -> float | None:
 
 
 class _SSEStream:
-    """Data payloads of an upstream SSE response; mid-stream failures become gateway errors."""
+    """Data payloads of an upstream SSE response; mid-stream failures become gateway errors.
 
-    def __init__(self, resp: aiohttp.ClientResponse, name: str) -> None:
+    An event that reports an error (it has an "error" key) is scrubbed before it goes on:
+    it is relayed to the client and its text kept in the ledger."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, name: str, scrubber: Scrubber) -> None:
         self._resp = resp
         self._name = name
+        self._scrub = scrubber.scrub_event
         self.done = False  # [DONE] arrived; without it only a finish_reason proves an end
         self._events = self._read()
         self._first: bytes | None = None
@@ -258,12 +301,12 @@ class _SSEStream:
                     if data == DONE:
                         self.done = True
                         return
-                    yield data
+                    yield self._scrub(data) if b'"error"' in data else data
             for data in decoder.finish():
                 if data == DONE:
                     self.done = True
                     return
-                yield data
+                yield self._scrub(data) if b'"error"' in data else data
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _translate(exc, self._name) from None
 

@@ -184,6 +184,7 @@ async def stats(request: Request) -> Response:
     window = int(max(5, min(_number(request, "window", 60) or 60, 3600)))
     await state.ledger.flush()
     body = await state.ledger.run_in_thread(lambda conn: window_stats(conn, window, state.started_at))
+    body["config_error"] = state.config_error  # gate top's status bar shows it
     return _json(request, body)
 
 

@@ -27,7 +27,9 @@ async def ready(request: Request) -> Response:
     for name, provider in state.providers.items():
         checks[f"provider:{name}"] = "ok" if provider.ready else "loading"
     ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ready" if ok else "not ready", "checks": checks, "sqlite_vec": state.vec_version}
+    # What of gateway.toml could not be applied: reported, but the gateway serves the rest.
+    body = {"status": "ready" if ok else "not ready", "checks": checks, "sqlite_vec": state.vec_version,
+            "config_error": state.config_error}
     return Response(encode(body), status_code=200 if ok else 503, media_type="application/json")
 
 

@@ -9,7 +9,7 @@ decision is noted for the ledger row and the trace.
 from __future__ import annotations
 
 from server.errors import InvalidRequest, ServiceUnavailable
-from server.providers.base import Target
+from server.providers.base import ALL_OPS, Target
 from server.settings import Settings
 from server.store.keys import Principal
 from server.tokens import count_prompt
@@ -36,7 +36,7 @@ def needed_tokens(view: View, default_out: int) -> int:
 
 
 def plan(tiers: list[list[Target]], view: View, settings: Settings, principal: Principal,
-         must_stay_local: bool, notes: list[str]) -> list[list[Target]]:
+         must_stay_local: bool, notes: list[str], op: str | None = None) -> list[list[Target]]:
     refusal = cloud_refusal(settings, principal, must_stay_local)
     need: int | None = None
     out: list[list[Target]] = []
@@ -44,6 +44,9 @@ def plan(tiers: list[list[Target]], view: View, settings: Settings, principal: P
     for tier in tiers:
         kept = []
         for t in tier:
+            if op is not None and op not in getattr(t.provider, "ops", ALL_OPS):
+                notes.append(f"{t.label}: skipped, it does not serve {op}")
+                continue
             if t.provider.locality == "cloud" and refusal is not None:
                 notes.append(f"{t.label}: skipped, {refusal}")
                 skipped_cloud += 1

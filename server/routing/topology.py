@@ -3,20 +3,24 @@
 A request takes the topology current when it starts and keeps its targets to the end, so
 a reload never drops one in flight. Providers whose settings did not change are kept as
 they are (an in-process model is not loaded twice); removed or changed ones are closed once
-their last request is done.
+their last request is done. A provider that cannot be built is left out (its routes skip
+it) and reported, and every other change still applies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from server.guardrails.runtime import Guard
 from server.providers.base import Provider
-from server.providers.registry import build_provider
+from server.providers.openai_compat import OpenAICompatible
+from server.providers.registry import build_or_leave_out
+from server.providers.scrub import Scrubber
+from server.providers.unavailable import Unavailable
 from server.routing.health import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
 from server.settings import Settings
@@ -32,6 +36,7 @@ class Topology:
     routes: dict[str, Route]
     monitor: HealthMonitor
     guards: dict[str | None, Guard]
+    problems: list[str] = field(default_factory=list)  # what could not be applied, and why
 
     @property
     def ready(self) -> bool:
@@ -39,21 +44,31 @@ class Topology:
 
 
 async def build(settings: Settings, session: aiohttp.ClientSession, previous: Topology | None = None) -> Topology:
+    """Everything that can be built; a provider that cannot (a secret reference that does
+    not resolve) is left out in its own place and named in `problems`, so the rest applies."""
     providers: dict[str, Provider] = {}
     kept: dict[str, ProviderHealth] = {}
+    problems: list[str] = []
+    scrubber = Scrubber.from_settings(settings)  # every secret of this configuration
     for name, p in settings.providers.items():
         old = previous.providers.get(name) if previous else None
         if old is not None and getattr(old, "settings", None) == p:
             providers[name] = old
             kept[name] = previous.health[name]  # type: ignore[union-attr]
-        else:
-            providers[name] = build_provider(name, p, settings, session)
-            await providers[name].start()
+            if isinstance(old, OpenAICompatible):
+                old.scrubber = scrubber  # it learns the secrets a reload added
+            continue
+        providers[name] = provider = build_or_leave_out(name, p, settings, session, scrubber)
+        if isinstance(provider, Unavailable):
+            problems.append(f"provider '{name}' left out: {provider.reason}")
+            log.error("provider %s is left out until its configuration can be applied: %s", name, provider.reason)
+            continue
+        await provider.start()
     health = build_health(settings, providers, kept)
     routes = build_routes(settings, providers, health)
     monitor = HealthMonitor(providers, health, settings.routing.health_interval_s)
     monitor.start()
-    return Topology(providers, health, routes, monitor, build_guards(settings))
+    return Topology(providers, health, routes, monitor, build_guards(settings), problems)
 
 
 def build_guards(settings: Settings) -> dict[str | None, Guard]:

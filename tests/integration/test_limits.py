@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from server import admin_ops
 from server.settings import parse_settings
@@ -48,6 +49,61 @@ async def test_a_token_budget_stops_exactly_and_settles_to_real_usage(client, se
     # What one more request holds no longer fits: its prompt's bound (2 + 4 bytes, 16 for the
     # message, 64 for the template) and four bytes a token of its output limit.
     assert used + WORST_HI + 4 * 10 > 200
+
+
+def suggested_max_tokens(message: str) -> int:
+    found = re.search(r"set max_tokens <= (\d+)\.", message)
+    assert found, message
+    return int(found.group(1))
+
+
+async def test_a_worst_case_over_the_whole_token_budget_says_so_and_no_wait_helps(client, settings):
+    key = make_key(settings.database.path, "small", budget_tokens=200, period="monthly")
+    # No max_tokens: the prompt's bound (86) and 4 x the gateway's default of 50 never fit 200.
+    r = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
+    assert r.status_code == 400 and "retry-after" not in r.headers
+    err = r.json()["error"]
+    assert (err["type"], err["code"], err["param"]) == ("invalid_request_error", "request_exceeds_budget",
+                                                         "max_tokens")
+    assert "exceeds the whole limit of 200 tokens" in err["message"] and "key 'small'" in err["message"]
+    assert "waiting will not help" in err["message"]
+    room = suggested_max_tokens(err["message"])
+    over = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": room + 1, **CHAT},
+                             headers=auth(key))
+    assert over.status_code == 400 and over.json()["error"]["code"] == "request_exceeds_budget"
+    fits = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": room, **CHAT},
+                             headers=auth(key))
+    assert fits.status_code == 200  # the advice is exact
+    (status,) = spent(settings)
+    assert status.reserved_tokens == 0 and status.spent_tokens == fits.json()["usage"]["total_tokens"]
+
+
+async def test_a_worst_case_over_the_whole_usd_budget_names_the_max_tokens_that_fit(client, settings):
+    # $1 / $2 per million tokens in / out: 4 x 50 default output tokens alone cost $0.0004; the
+    # advice (9) holds 86 + 4 * 9 tokens, room for the fake's 30 bytes of answer.
+    key = make_key(settings.database.path, "cents", budget_usd=0.00016, period="daily")
+    r = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
+    assert r.status_code == 400 and "retry-after" not in r.headers
+    err = r.json()["error"]
+    assert err["code"] == "request_exceeds_budget" and "$0.0001" in err["message"]
+    room = suggested_max_tokens(err["message"])
+    fits = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": room, **CHAT},
+                             headers=auth(key))
+    assert fits.status_code == 200
+
+
+async def test_a_refusal_that_fits_later_keeps_retry_after(client, settings):
+    key = make_key(settings.database.path, "later", budget_tokens=300, period="monthly")
+    body = {"model": "ok", "max_tokens": 20, **CHAT}  # holds 86 + 4 * 20 of 300, 13 tokens used each
+    for _ in range(20):
+        r = await client.post("/v1/chat/completions", json=body, headers=auth(key))
+        if r.status_code != 200:
+            break
+    assert r.status_code == 429
+    err = r.json()["error"]
+    assert (err["type"], err["code"]) == ("insufficient_quota", "budget_exceeded")
+    assert int(r.headers["retry-after"]) > 1  # the time until the period resets
+    assert "resets" in err["message"]
 
 
 async def test_the_gateway_caps_output_for_budgeted_keys(client, settings, fake):

@@ -14,6 +14,7 @@ from server.store.traces import Span, Trace
 from server.telemetry import OtlpExport
 from tests.conftest import make_key
 from tests.fake_upstream import free_port
+from tests.integration.test_proxy import ledger_rows
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -187,3 +188,15 @@ async def test_bodies_are_kept_only_for_keys_that_ask_and_then_redacted(client, 
     attrs = (await wait_trace(client, r.headers["x-gate-request-id"]))["spans"][0]["attributes"]
     assert "[EMAIL_1]" in attrs["gen_ai.input.messages"] and "bob@example.com" not in attrs["gen_ai.input.messages"]
     assert attrs["gen_ai.output.messages"] == "Hello from the fake upstream."
+
+
+async def test_a_stream_has_a_generation_span_and_its_ttfb_is_at_the_first_text(client, settings):
+    r = await client.post("/v1/chat/completions", json={"model": "ok", "stream": True, **CHAT})
+    spans = (await wait_trace(client, r.headers["x-gate-request-id"]))["spans"]
+    (generation,) = [s for s in spans if s["name"] == "gate.generation"]
+    (attempt,) = [s for s in spans if "gate.target" in s["attributes"]]
+    (row,) = await ledger_rows(client, settings, 1)
+    # The attempt ends when the stream is accepted; the text comes after, then goes out.
+    assert attempt["start_ms"] + attempt["duration_ms"] <= generation["start_ms"] <= row.ttfb_ms
+    assert generation["duration_ms"] >= 0
+    assert generation["attributes"]["gen_ai.usage.output_tokens"] == row.output_tokens == 6

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.request
+
 import openai
 import pytest
+
+from tests.live.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.model
 
@@ -38,6 +44,44 @@ def test_local_chat_streamed(client):
     assert 0 < chunks[-1].usage.completion_tokens <= 16
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes in (["stop"], ["length"])
+
+
+def trace(gate, request_id: str) -> dict:
+    deadline = time.monotonic() + 10
+    while True:
+        req = urllib.request.Request(f"{gate.base_url}/admin/traces/{request_id}",
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+def test_local_stream_times_the_first_token_and_the_generation(gate, client):
+    """Time to first token is taken when the first text goes to the client, not when the
+    stream opens; the upstream attempt lasts until the first token; the generation has a span."""
+    started = time.perf_counter()
+    first_text_ms = None
+    with client.chat.completions.with_streaming_response.create(
+            model="local", messages=PROMPT, max_tokens=16, temperature=0, stream=True) as resp:
+        request_id = resp.headers["x-gate-request-id"]
+        for chunk in resp.parse():
+            if first_text_ms is None and chunk.choices and chunk.choices[0].delta.content:
+                first_text_ms = (time.perf_counter() - started) * 1000
+    assert first_text_ms is not None
+    (row,) = gate.wait_for_rows([request_id])
+    spans = trace(gate, request_id)["spans"]
+    (generation,) = [s for s in spans if s["name"] == "gate.generation"]
+    (attempt,) = [s for s in spans if "gate.target" in s["attributes"]]
+    # The first token came out of the model (its thread's clock) before the server counted it
+    # as sent, and the client cannot have seen it before the server sent it.
+    assert generation["start_ms"] <= row["ttfb_ms"] <= first_text_ms
+    assert attempt["start_ms"] + attempt["duration_ms"] >= generation["start_ms"]
+    assert generation["duration_ms"] >= 0
+    assert generation["attributes"]["gen_ai.usage.output_tokens"] == row["output_tokens"] > 0
 
 
 def test_local_completion(client):

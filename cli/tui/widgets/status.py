@@ -23,10 +23,14 @@ class Connection:
     last_ok: float | None = None
     uptime_s: float | None = None
     paused: bool = False
+    config_error: str | None = None  # what of gateway.toml the gateway could not apply
 
 
 class StatusBar(Widget):
-    """gate top · URL ......... up 1h02m · 12:00:01 ● live"""
+    """gate top · URL ......... up 1h02m · 12:00:01 ● live
+
+    When the gateway could not apply part of gateway.toml, the gap says what (⚠ provider
+    'x' left out: ...), cut to the width left; the banner below has all of it."""
 
     DEFAULT_CSS = "StatusBar { height: 1; dock: top; }"
 
@@ -54,6 +58,11 @@ class StatusBar(Widget):
             right.append(f"{clock(c.last_ok)} ", style="dim")
         right.append(mark + " ", style=style)
         gap = max(1, self.size.width - left.cell_len - right.cell_len)
+        if c.config_error and c.state == "live" and gap > 8:
+            # Text, not markup: the message comes from the network. Cut to the room left.
+            warning = Text(f" ⚠ {c.config_error}", style="bold yellow")
+            warning.truncate(gap - 1, overflow="ellipsis")
+            return Text.assemble(left, warning, " " * (gap - warning.cell_len), right)
         return Text.assemble(left, " " * gap, right)
 
 
@@ -65,10 +74,12 @@ class Banner(Static):
     Banner.-down { display: block; background: $error 70%; color: $text; }
     Banner.-auth { display: block; background: $error; color: $text; text-style: bold; }
     Banner.-connecting { display: block; background: $warning 40%; }
+    Banner.-config { display: block; background: $warning 40%; }
     """
 
     def show(self, c: Connection, url: str) -> None:
-        self.set_classes(f"-{c.state}" if c.state in ("down", "auth", "connecting") else "")
+        config = c.state == "live" and bool(c.config_error)
+        self.set_classes(f"-{c.state}" if c.state in ("down", "auth", "connecting") else "-config" if config else "")
         # Text, not markup: messages come from the network and may hold [brackets].
         if c.state == "down":
             kept = f"; showing data from {clock(c.last_ok)}" if c.last_ok else ""
@@ -82,5 +93,7 @@ class Banner(Static):
                              "--admin-token) to the gateway's [admin] token; retrying."))
         elif c.state == "connecting":
             self.update(Text(f"connecting to {url} ..."))
+        elif config:
+            self.update(Text(f"gateway.toml is not fully applied: {c.config_error} (gate doctor shows it)"))
         else:
             self.update("")
