@@ -69,6 +69,7 @@ class RequestContext:
     reserved_usd: float = 0.0   # held against the budgets (the worst case, and any extension)
     reserved_tokens: int = 0
     collect: bool = False       # a JSON answer fetched upstream as a stream (output_cap)
+    cut_at: int | None = None   # output_cap cut the answer: the bytes it had counted
     rate_plan: "RatePlan | None" = None
     rate: "Admission | None" = None
     budgets: "list[Budget]" = field(default_factory=list)

@@ -20,7 +20,8 @@ a token and its budget is nearly used up. An answer whose
 count passes `BYTES_PER_TOKEN` times its output limit has ignored the limit (no tokenizer
 averages that many bytes a token) and is cut as the upstream's fault (502), whatever the
 budget still holds. Settlement then charges the real usage, never more than was held (see
-`server.pipeline.settle`).
+`server.pipeline.settle`); a cut answer has no usage report, so it is charged its bounds: the
+prompt's, and the bytes counted (its tokens cannot have been more).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class OutputCap:
         if self.used <= self.allowance:
             return
         if self.used > self.ceiling:
+            self.ctx.cut_at = self.used
             name = self.ctx.target.provider.name if self.ctx.target is not None else "?"
             raise UpstreamBadResponse(f"upstream '{name}' ignored the output limit (max_tokens): its "
                                       f"answer passed {self.ceiling} bytes and was cut.")
@@ -128,4 +130,5 @@ class OutputCap:
                 ctx.reserved_usd += usd
                 ctx.reserved_tokens += step
                 return
+        ctx.cut_at = self.used
         raise BudgetExceeded("The answer reached what its budget allows and was cut.")

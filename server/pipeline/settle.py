@@ -33,6 +33,9 @@ def usage(ctx: RequestContext) -> tuple[int, int]:
     prompt, est_in = count_prompt(ctx.view, exact)
     completion, est_out = count("".join(ctx.output_text), exact)
     ctx.usage_estimated = est_in or est_out
+    if ctx.cut_at is not None:  # cut by output_cap, its bill unknown: charge the bounds
+        ctx.usage_estimated = True
+        return max(prompt, ctx.worst_in or 0), max(completion, ctx.cut_at)
     return prompt, completion
 
 
