@@ -338,9 +338,9 @@ class FakeUpstream:
             text = "a" * 2_000_000 if endless else " abc" * limit
             usage["completion_tokens"] = len(text) if endless else limit * answers
             shown = min(answers, 128)  # the bill counts every answer (best_of); the body shows n
-            return web.json_response({"id": "fake-h", "object": "chat.completion" if chat else "text_completion",
-                                      "model": model, "choices": [choice(i, text, "length", True) for i in range(shown)],
-                                      "usage": self._bill(usage)})
+            return web.json_response({
+                "id": "fake-h", "object": "chat.completion" if chat else "text_completion", "model": model,
+                "choices": [choice(i, text, "length", True) for i in range(shown)], "usage": self._bill(usage)})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 

@@ -18,8 +18,9 @@ import msgspec
 
 from server.errors import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
 from server.pipeline.context import RequestContext
+from server.pipeline import output_cap
 from server.pipeline.output_cap import OutputCap
-from server.providers.base import Reply, Target
+from server.providers.base import Reply
 from server.wire import Usage, encode
 
 if TYPE_CHECKING:
@@ -29,9 +30,9 @@ REPLACED = frozenset({"index", "type", "role", "id", "finish_reason"})
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-def applies(ctx: RequestContext, target: Target, state: "GatewayState") -> bool:
-    return (bool(ctx.budgets) and not ctx.stream and ctx.op != "embeddings"
-            and state.settings.budgets.cut_streams and target.provider.kind == "openai")
+def applies(ctx: RequestContext, state: "GatewayState") -> bool:
+    """A budgeted JSON request to the target dispatch is trying (ctx.target)."""
+    return not ctx.stream and ctx.op != "embeddings" and output_cap.applies(ctx, state)
 
 
 def merge(into: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

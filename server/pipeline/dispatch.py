@@ -82,7 +82,7 @@ def backoff_s(attempt: int, error: GatewayError, state: "GatewayState") -> float
 
 
 async def _call(ctx: RequestContext, target: Target, state: "GatewayState") -> None:
-    ctx.collect = collect.applies(ctx, target, state)
+    ctx.collect = collect.applies(ctx, state)  # ctx.target is this target
     stream = ctx.stream or ctx.collect
     call = UpstreamCall(ctx.op, upstream_fields(ctx, target, stream), ctx.view,  # type: ignore[arg-type]
                         target.upstream_model, stream, ctx.request_id)

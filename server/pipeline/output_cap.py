@@ -48,6 +48,13 @@ HELD_BYTES_PER_TOKEN = 4  # what a request holds for its output, per token of it
 BYTES_PER_TOKEN = 16  # an honest answer's bytes stay below this many times its tokens
 
 
+def applies(ctx: RequestContext, state: "GatewayState") -> bool:
+    """Budgeted answers from servers the gateway does not run (in-process models keep to the
+    limit themselves: the gateway passes it to llama.cpp)."""
+    return (bool(ctx.budgets) and state.settings.budgets.cut_streams
+            and ctx.target is not None and ctx.target.provider.kind == "openai")
+
+
 def held(worst_out: int) -> int:
     """The output tokens a budgeted request holds when it is admitted."""
     return min(CAP, worst_out * HELD_BYTES_PER_TOKEN)

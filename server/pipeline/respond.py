@@ -22,7 +22,7 @@ from server.errors import (
     render,
 )
 from server.http import JsonOut, StreamOut
-from server.pipeline import guard_output
+from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
 from server.pipeline.output_cap import OutputCap
 from server.pipeline.throttle import rate_headers
@@ -126,7 +126,7 @@ async def relay(ctx: RequestContext, state: GatewayState,
     assert chunks is not None
     finished = False
     # A budgeted stream may not outgrow what its budgets hold (an upstream ignoring max_tokens).
-    cap = OutputCap(ctx, state) if ctx.budgets and state.settings.budgets.cut_streams else None
+    cap = OutputCap(ctx, state) if output_cap.applies(ctx, state) else None
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
     first_text = last_text = None  # when the first and the last text arrived (perf_counter)
     events = aiter(chunks)  # one iterator, so what follows an error can still be read

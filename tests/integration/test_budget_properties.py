@@ -128,8 +128,9 @@ async def rows_for(settings, key_id: str, n: int) -> list:
     return key_rows(settings, key_id)
 
 
-@settings(max_examples=int(os.environ.get("GATE_PROPERTY_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=int(os.environ.get("GATE_PROPERTY_EXAMPLES", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
 @given(requests=st.lists(request(), min_size=1, max_size=6), limit=budget)
 async def test_spend_never_passes_the_budget(client, settings, fake, requests, limit):
     name = f"prop-{next(NAMES)}"

@@ -107,12 +107,14 @@ def test_a_stream_is_put_back_together_as_the_json_answer():
     chunks = [
         {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [
             {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
-        {"id": "c1", "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None},
-                                 {"index": 1, "delta": {"tool_calls": [{"index": 0, "id": "t", "type": "function",
-                                                                        "function": {"name": "f", "arguments": "{"}}]}}]},
-        {"id": "c1", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"},
-                                 {"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]},
-                                  "finish_reason": "tool_calls"}]},
+        {"id": "c1", "choices": [
+            {"index": 0, "delta": {"content": "Hel"}, "finish_reason": None},
+            {"index": 1, "delta": {"tool_calls": [
+                {"index": 0, "id": "t", "type": "function", "function": {"name": "f", "arguments": "{"}}]}}]},
+        {"id": "c1", "choices": [
+            {"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"},
+            {"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]},
+             "finish_reason": "tool_calls"}]},
         {"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}},
     ]
     body, usage = assemble(chunks, chat=True)
@@ -123,8 +125,9 @@ def test_a_stream_is_put_back_together_as_the_json_answer():
     assert call["function"] == {"name": "f", "arguments": "{}"} and call["id"] == "t"
     assert second["finish_reason"] == "tool_calls" and second["message"]["content"] is None
     assert usage is not None and usage.total_tokens == 7 and body["usage"]["completion_tokens"] == 4
-    text, _ = assemble([{"choices": [{"index": 0, "text": "a"}]}, {"choices": [{"index": 0, "text": "b",
-                                                                                "finish_reason": "length"}]}], chat=False)
+    pieces = [{"choices": [{"index": 0, "text": "a"}]},
+              {"choices": [{"index": 0, "text": "b", "finish_reason": "length"}]}]
+    text, _ = assemble(pieces, chat=False)
     assert text["object"] == "text_completion" and text["choices"][0]["text"] == "ab"
     msgspec.json.encode(body)  # it serializes
 
