@@ -70,7 +70,7 @@ def test_token_id_prompts_count_every_id_and_every_prompt():
     assert batch.tokens >= 2 + 1 + 3 + 1 and batch.prompts == 4
     with pytest.raises(InvalidRequest) as exc:
         bound({"model": "m", "prompt": [[1, [2]]]}, "completions")
-    assert exc.value.param == "prompt[0]"
+    assert exc.value.param == "prompt"
 
 
 def test_images_audio_and_unbounded_parts():
