@@ -1,23 +1,20 @@
-"""What every command shares: the config file, the admin backend, output helpers."""
+"""What every command shares: the config file, parsing helpers, and (from cli.output) output."""
 
 from __future__ import annotations
 
 import re
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
-import msgspec
 import typer
-from rich.console import Console
 
+from cli.output import console, err_console, esc, fail, print_json
 from server.settings import ConfigError, Settings, config_path, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["KEEP", "Globals", "console", "err_console", "esc", "fail", "globals_", "merged", "parse_duration",
+           "parse_limit", "parse_since", "print_json", "when"]
 
 
 @dataclass
@@ -38,15 +35,6 @@ def globals_(ctx: typer.Context) -> Globals:
     if not isinstance(root.obj, Globals):
         root.obj = Globals(config_path(None), None, None)
     return root.obj
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def print_json(value: object) -> None:
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -73,6 +61,41 @@ def parse_since(text: str | None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+class _Keep:
+    """An option left out: the value it would change stays as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
+CLEAR_WORD = "none"
+
+
+def parse_limit(text: str | None, option: str, kind: type = int, minimum: float = 1):
+    """A flag that changes one limit: omitted -> KEEP, 'none' -> None (no limit), else a number.
+
+    Leaving a flag out never clears what it names: clearing is said out loud (`--tpm none`)."""
+    if text is None:
+        return KEEP
+    if text.strip().lower() == CLEAR_WORD:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum or value in (float("inf"), float("-inf")):
+        what = "a whole number" if kind is int else "a number"
+        raise typer.BadParameter(f"'{text}' is neither {what} of at least {minimum:g} nor '{CLEAR_WORD}' "
+                                 f"(which removes the limit)", param_hint=option)
+    return value
+
+
+def merged(change, current):
+    """The value after a flag parsed by parse_limit: KEEP leaves `current`."""
+    return current if change is KEEP else change
 
 
 def when(ts: float | None) -> str:

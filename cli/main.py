@@ -33,6 +33,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help is Click's plain text: Rich markup would read "[server] host" in a help string
+    # as a style tag and print "(default:  host)". Sub-commands inherit this.
+    rich_markup_mode=None,
 )
 
 

@@ -53,9 +53,9 @@ class Gateway:
         except Exception as exc:  # a bug: logged with its traceback, a short 500 to the client
             out = internal_error(exc, pipeline.request_id(scope))
         if isinstance(out, JsonOut):
-            try:
-                await send_json(send, out)
-            finally:
-                out.finish()
+            done = out.finish()
+            if done is not None:  # settled and in the ledger before the answer goes out
+                await done
+            await send_json(send, out)
         else:
             await send_stream(send, receive, out)

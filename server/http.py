@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,17 +62,17 @@ class JsonOut:
     body: bytes
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    # settle and record: run after the answer has been sent, off the client's latency.
-    finish: Callable[[], None] = lambda: None
+    # settle and record: awaited before the answer is sent, so no answer escapes the ledger.
+    finish: Callable[[], Awaitable[None] | None] = lambda: None
 
 
 @dataclass(slots=True)
 class StreamOut:
     events: AsyncIterator[bytes]
     headers: dict[str, str] = field(default_factory=dict)
-    # Called once the response is over, however it ended (idempotent: the relay calls it too,
-    # but a relay cancelled before it started never runs its own cleanup).
-    finish: Callable[[], None] = lambda: None
+    # Called once the response is over, however it ended (idempotent: the relay calls it
+    # before its last event, but a relay cancelled before it started never runs it).
+    finish: Callable[[], Awaitable[None] | None] = lambda: None
 
 
 def _raw_headers(headers: dict[str, str], content_type: bytes) -> list[tuple[bytes, bytes]]:

@@ -2,18 +2,22 @@
 
 Counters and histograms live in the SQLite file: the ledger writer adds each batch's
 counts in the same transaction as its rows, so a scrape of any worker sees all of them.
-Gauges (budget remaining, upstream health, cache size) are read at scrape time.
+Gauges (budget remaining, upstream health, cache size) are read at scrape time, and the
+exposition text is written then by prometheus_client (escaping, format, content type).
 `gate_overhead_seconds` is measured per request: the time to the answer's first byte minus
 the time spent waiting on upstream calls.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 
 import apsw
 import numpy as np
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from server.store.ledger import LedgerRow
 from server.store.traces import Trace
@@ -34,6 +38,8 @@ COUNTERS = {
 
 
 def _labels(**kv: object) -> str:
+    """The stored form of a sample's labels (the metrics table's key): name="value" pairs,
+    sorted, with backslashes and quotes escaped, so _parse_labels() reads them back exactly."""
     return ",".join(f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
                     for k, v in sorted(kv.items()))
 
@@ -108,77 +114,105 @@ class Batch:
             "ON CONFLICT(name, labels) DO UPDATE SET value = value + excluded.value", self.rows())
 
 
-def render(conn: apsw.Connection, gauges: list[tuple[str, str, str, float]]) -> str:
-    """The exposition text: counters and histograms from the file, then `gauges`
-    as (name, help, labels, value)."""
-    out: list[str] = []
-    rows = conn.execute("SELECT name, labels, value FROM metrics ORDER BY name, labels").fetchall()
-    by_family: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
-    for name, labels, value in rows:
-        family = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") \
-            if name.startswith(tuple(HISTOGRAMS)) else name
-        by_family[family].append((name, labels, value))
-    for family, text in {**COUNTERS, **HISTOGRAMS}.items():
-        kind = "histogram" if family in HISTOGRAMS else "counter"
-        out.append(f"# HELP {family} {text}")
-        out.append(f"# TYPE {family} {kind}")
-        samples = by_family.get(family, [])
-        if kind == "histogram":
-            samples = _cumulative(samples)
-        for name, labels, value in samples:
-            out.append(f"{name}{{{labels}}} {value:g}" if labels else f"{name} {value:g}")
-    grouped: dict[str, tuple[str, list[tuple[str, float]]]] = {}
-    for name, help_text, labels, value in gauges:  # a family's samples must be contiguous
-        grouped.setdefault(name, (help_text, []))[1].append((labels, value))
-    for name, (help_text, samples) in grouped.items():
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} gauge")
-        out.extend(f"{name}{{{labels}}} {value:g}" if labels else f"{name} {value:g}" for labels, value in samples)
-    return "\n".join(out) + "\n"
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"', re.S)
+_UNESCAPE = re.compile(r"\\(.)", re.S)
 
 
-def _cumulative(samples: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+def _parse_labels(text: str) -> dict[str, str]:
+    """The inverse of _labels(): the stored label string back to names and values."""
+    return {k: _UNESCAPE.sub(r"\1", v) for k, v in _LABEL.findall(text)}
+
+
+# Label names of each family, in the order they are given to prometheus_client.
+_LABEL_NAMES = {
+    "gate_requests_total": ("alias", "code", "cache"),
+    "gate_tokens_total": ("alias", "direction"),
+    "gate_upstream_attempts_total": ("target", "outcome"),
+}
+
+
+class Exposition:
+    """A prometheus_client collector over one scrape: counters and histograms from the
+    file, then the gauges read now (as (name, help, labels, value)).
+
+    prometheus_client writes the text (escaping every label value, whatever a key or an
+    alias is called); nothing here runs on the request path."""
+
+    def __init__(self, conn: apsw.Connection, gauges: list[tuple[str, str, dict[str, str], float]]) -> None:
+        self.rows = conn.execute("SELECT name, labels, value FROM metrics ORDER BY name, labels").fetchall()
+        self.gauges = gauges
+
+    def collect(self):
+        by_family: dict[str, list[tuple[str, dict[str, str], float]]] = defaultdict(list)
+        for name, labels, value in self.rows:
+            family = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") \
+                if name.startswith(tuple(HISTOGRAMS)) else name
+            by_family[family].append((name, _parse_labels(labels), value))
+        for family, text in COUNTERS.items():
+            names = _LABEL_NAMES.get(family, ("alias",))
+            counter = CounterMetricFamily(family, text, labels=names)
+            for _, labels, value in by_family.get(family, []):
+                counter.add_metric([labels.get(n, "") for n in names], value)
+            yield counter
+        for family, text in HISTOGRAMS.items():
+            yield _histogram(family, text, by_family.get(family, []))
+        grouped: dict[str, GaugeMetricFamily] = {}
+        for name, help_text, labels, value in self.gauges:
+            if name not in grouped:
+                grouped[name] = GaugeMetricFamily(name, help_text, labels=tuple(labels))
+            grouped[name].add_metric(list(labels.values()), value)
+        yield from grouped.values()
+
+    def encode(self, accept: str = "") -> tuple[bytes, str]:
+        """(body, content type) in the format the scraper's Accept header asks for (Prometheus
+        text 0.0.4 unless it asks for OpenMetrics). Reads no database: fit for a thread."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self), content_type
+
+
+def _histogram(family: str, text: str, samples: list[tuple[str, dict[str, str], float]]) -> HistogramMetricFamily:
     """Buckets are stored per bucket; Prometheus wants every `le` bucket counting all below."""
     per: dict[str, dict[str, float]] = defaultdict(dict)
-    rest = []
+    sums: dict[str, float] = {}
     for name, labels, value in samples:
+        alias = labels.get("alias", "")
         if name.endswith("_bucket"):
-            base, _, le = labels.rpartition('le="')
-            per[(name, base)][le.rstrip('"')] = value  # type: ignore[index]
-        else:
-            rest.append((name, labels, value))
-    out = []
-    for (name, base), counts in per.items():  # type: ignore[misc]
-        total = 0.0
+            per[alias][labels.get("le", "+Inf")] = value
+        elif name.endswith("_sum"):
+            sums[alias] = value
+    out = HistogramMetricFamily(family, text, labels=("alias",))
+    for alias, counts in per.items():
+        total, buckets = 0.0, []
         for le in [*(f"{b:g}" for b in BUCKETS), "+Inf"]:
             total += counts.get(le, 0.0)
-            out.append((name, f'{base}le="{le}"', total))
-    return out + rest
+            buckets.append((le, total))
+        out.add_metric([alias], buckets, sums.get(alias, 0.0))
+    return out
 
 
-def gauges(state) -> list[tuple[str, str, str, float]]:
+def gauges(state) -> list[tuple[str, str, dict[str, str], float]]:
     from server.cache import store as cache_store
     from server.store import budgets as budget_store
 
     now = time.time()
-    out: list[tuple[str, str, str, float]] = []
+    out: list[tuple[str, str, dict[str, str], float]] = []
     for b in budget_store.status(state.db, now):
         if b.limit_usd is not None:
             out.append(("gate_budget_remaining_usd", "USD left in the budget's current period.",
-                        _labels(scope=b.scope, owner=b.owner, period=b.period),
+                        {"scope": b.scope, "owner": b.owner, "period": b.period},
                         b.limit_usd - b.spent_usd - b.reserved_usd))
         if b.limit_tokens is not None:
             out.append(("gate_budget_remaining_tokens", "Tokens left in the budget's current period.",
-                        _labels(scope=b.scope, owner=b.owner, period=b.period),
+                        {"scope": b.scope, "owner": b.owner, "period": b.period},
                         b.limit_tokens - b.spent_tokens - b.reserved_tokens))
     for h in state.topology.health.values():
         out.append(("gate_upstream_up", "1 while the provider's circuit breaker is closed (this worker).",
-                    _labels(provider=h.name), 1.0 if h.breaker.state == "closed" else 0.0))
+                    {"provider": h.name}, 1.0 if h.breaker.state == "closed" else 0.0))
         out.append(("gate_upstream_inflight", "Requests in flight to the provider (this worker).",
-                    _labels(provider=h.name), float(h.inflight)))
+                    {"provider": h.name}, float(h.inflight)))
         if h.load is not None:
             out.append(("gate_upstream_load", "Load the provider reports (waiting * 2 + running).",
-                        _labels(provider=h.name), h.load))
+                        {"provider": h.name}, h.load))
     stats = cache_store.stats(state.db, now)
-    out.append(("gate_cache_entries", "Answers in the cache.", "", float(stats.entries)))
+    out.append(("gate_cache_entries", "Answers in the cache.", {}, float(stats.entries)))
     return out

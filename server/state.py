@@ -22,8 +22,9 @@ from server.routing.route import Route
 from server.routing.topology import Topology
 from server.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
-from server.store import db, provider_health
+from server.store import db, orphans, provider_health
 from server.store import traces as trace_store
+from server.store.ledger_commit import LedgerCommit
 from server.store.ledger_writer import LedgerWriter
 
 log = logging.getLogger("gate")
@@ -34,6 +35,7 @@ class GatewayState:
     settings: Settings
     db: apsw.Connection
     ledger: LedgerWriter
+    commit: LedgerCommit
     session: aiohttp.ClientSession
     topology: Topology
     admin_token: Secret | None
@@ -81,12 +83,15 @@ class GatewayState:
         topo = await topology.build(settings, session)
         cache = Cache(settings.cache, path, settings.database.busy_timeout_ms)
         await cache.start()
-        state = cls(settings, conn, ledger, session, topo, admin_token(settings),
-                    db.vec_version(conn), Alerts(session, settings.budgets.webhook), cache)
+        alerts = Alerts(session, settings.budgets.webhook)
+        state = cls(settings, conn, ledger, LedgerCommit(conn, ledger, alerts.publish), session, topo,
+                    admin_token(settings), db.vec_version(conn), alerts, cache)
         if settings.telemetry.otlp_endpoint:
             from server.telemetry import OtlpExport
 
             ledger.exporters.append(OtlpExport(settings.telemetry))
+        ledger.on_events = alerts.publish
+        state.charge_orphans()  # a respawned worker charges what the dead one left unsettled
         ledger.start()
         state._tasks.append(asyncio.create_task(state._tidy(), name="gate-housekeeping"))
         state._tasks.append(asyncio.create_task(state._publish(), name="gate-health-publish"))
@@ -96,13 +101,27 @@ class GatewayState:
                  path, state.vec_version, len(topo.providers), len(topo.routes))
         return state
 
+    def charge_orphans(self) -> None:
+        """Reservations of dead workers become spend at their worst case, with ledger rows."""
+        try:
+            charged, events = orphans.charge(self.db, time.time())
+        except apsw.BusyError:
+            return  # another worker holds the lock: it or the next round charges them
+        except apsw.Error as exc:
+            log.error("cannot charge dead workers' reservations now: %s", exc)
+            return
+        if charged:
+            log.warning("charged %d requests of a worker that died before settling them, at their "
+                        "reserved worst case: %s", len(charged), ", ".join(charged[:10]))
+        if events:
+            self.alerts.publish(events)
+
     async def _tidy(self, every_s: float = 60.0) -> None:
-        """Expired reservations (a crashed worker's) and old rate windows go."""
+        """Dead workers' reservations are charged; old rate windows, caches and traces go."""
         while True:
             try:
-                dropped = budget_store.prune(self.db, time.time())
-                if dropped:
-                    log.warning("released %d expired budget reservations", dropped)
+                self.charge_orphans()
+                budget_store.prune(self.db, time.time())
                 await self.cache.prune()
                 retention = self.settings.telemetry.trace_retention_h * 3600
                 await self.ledger.run_in_thread(trace_store.prune, time.time() - retention)
@@ -123,6 +142,7 @@ class GatewayState:
             await asyncio.sleep(every_s)
 
     async def close(self) -> None:
+        self.commit.flush()  # rows of requests that ended without awaiting theirs
         for task in self._tasks:
             task.cancel()
         await self.alerts.close()

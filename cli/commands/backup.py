@@ -23,7 +23,7 @@ from typing import Annotated
 import apsw
 import typer
 
-from cli.context import console, fail, globals_, print_json
+from cli.context import console, esc, fail, globals_, print_json
 from server.store import db as store_db
 
 
@@ -90,9 +90,9 @@ def backup(
     if json_out:
         print_json(result)
     else:
-        console.print(f"backed up {db_path} to {path}: {result['bytes'] / 1e6:.1f} MB, "
-                      f"{', '.join(f'{k} {v}' for k, v in counts.items())}, quick_check ok, "
-                      f"{result['seconds']:.2f} s", highlight=False)
+        console.print(esc(f"backed up {db_path} to {path}: {result['bytes'] / 1e6:.1f} MB, "
+                          f"{', '.join(f'{k} {v}' for k, v in counts.items())}, quick_check ok, "
+                          f"{result['seconds']:.2f} s"), highlight=False)
 
 
 def holders(db_path: Path) -> list[tuple[int, str]]:
@@ -161,6 +161,6 @@ def restore(
         fail(f"restore into {db_path} failed: {exc}")
     finally:
         source.close()
-    console.print(f"restored {db_path} from {path}: {', '.join(f'{k} {v}' for k, v in counts.items())}"
-                  + (f" (while {len(running)} process(es) had it open: --force)" if running else ""),
+    console.print(esc(f"restored {db_path} from {path}: {', '.join(f'{k} {v}' for k, v in counts.items())}"
+                      + (f" (while {len(running)} process(es) had it open: --force)" if running else "")),
                   highlight=False)

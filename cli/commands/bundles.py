@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.context import console, err_console, fail, print_json
+from cli.context import console, err_console, esc, fail, print_json
 from server.bundles import BundleError, archive, sign
 from server.bundles import install as releases
 from server.bundles import recipe as recipes
@@ -49,7 +49,7 @@ class Bars:
     def file(self, name: str, size: int) -> None:
         self._drop_file()
         if size >= LARGE:
-            self._file = self._p.add_task(f"  {name}", total=size)
+            self._file = self._p.add_task(esc(f"  {name}"), total=size)
 
     def advance(self, n: int) -> None:
         if self._pass is not None:
@@ -91,8 +91,8 @@ def keygen(out: Annotated[Path, typer.Option("--out", help="Directory for the ke
         private, public, key_id = sign.keygen(out)
     except BundleError as exc:
         fail(str(exc))
-    console.print(f"key id [bold]{key_id}[/]\nprivate key {private} (mode 0600: keep it on the build host)\n"
-                  f"public key  {public} (give it to the sites: gate bundles verify --pubkey)",
+    console.print(f"key id [bold]{esc(key_id)}[/]\nprivate key {esc(private)} (mode 0600: keep it on the build host)\n"
+                  f"public key  {esc(public)} (give it to the sites: gate bundles verify --pubkey)",
                   highlight=False)
 
 
@@ -118,10 +118,10 @@ def create(
     except BundleError as exc:
         fail(str(exc))
     kinds = sorted({f.kind for f in manifest.files})
-    console.print(f"wrote {out}: {manifest.name} {manifest.version}, {len(manifest.files)} files "
-                  f"({', '.join(kinds)}), {_mb(manifest.total_bytes())}, "
-                  f"{'no Python needed' if not manifest.needs.python else 'needs Python with gate installed'}, "
-                  f"{time.perf_counter() - started:.1f} s", highlight=False)
+    console.print(esc(f"wrote {out}: {manifest.name} {manifest.version}, {len(manifest.files)} files "
+                      f"({', '.join(kinds)}), {_mb(manifest.total_bytes())}, "
+                      f"{'no Python needed' if not manifest.needs.python else 'needs Python with gate installed'}, "
+                      f"{time.perf_counter() - started:.1f} s"), highlight=False)
 
 
 @app.command()
@@ -137,10 +137,11 @@ def inspect(bundle: Path, json_out: Json = False) -> None:
         print_json({"verified": False, "key_id": key_id, "manifest": msgspec.to_builtins(manifest)})
         return
     n = manifest.needs
-    console.print(f"[bold]{manifest.name} {manifest.version}[/]  gate {manifest.gate_version}  "
-                  f"created {manifest.created}  signed by {key_id or '[red]nobody (unsigned)[/]'}\n"
+    signer = esc(key_id) if key_id else "[red]nobody (unsigned)[/]"
+    console.print(f"[bold]{esc(manifest.name)} {esc(manifest.version)}[/]  gate {esc(manifest.gate_version)}  "
+                  f"created {esc(manifest.created)}  signed by {signer}\n"
                   f"needs: {'Python with gate installed' if n.python else 'no Python'}, "
-                  f"platform {n.platform}, {_mb(n.min_disk_bytes)} of disk  [dim](not verified)[/]",
+                  f"platform {esc(n.platform)}, {_mb(n.min_disk_bytes)} of disk  [dim](not verified)[/]",
                   highlight=False)
     table = Table("kind", "path", "size", "sha256")
     binary = [f for f in manifest.files if f.kind == "binary"]
@@ -148,7 +149,7 @@ def inspect(bundle: Path, json_out: Json = False) -> None:
         table.add_row("binary", f"bin/gate/ ({len(binary)} files)", _mb(sum(f.size for f in binary)), "")
     for f in manifest.files:
         if f.kind != "binary":
-            table.add_row(f.kind, f.path, _mb(f.size), f.sha256[:16] + "…")
+            table.add_row(esc(f.kind), esc(f.path), _mb(f.size), esc(f.sha256[:16]) + "…")
     console.print(table)
 
 
@@ -177,8 +178,8 @@ def verify(bundle: Path, pubkey: PubKeys, json_out: Json = False) -> None:
     if json_out:
         print_json(result)
         return
-    console.print(f"[green]ok[/] {manifest.name} {manifest.version}: {len(manifest.files)} files, "
-                  f"{_mb(size)}, signed by {key_id}, verified in {seconds:.2f} s "
+    console.print(f"[green]ok[/] {esc(manifest.name)} {esc(manifest.version)}: {len(manifest.files)} files, "
+                  f"{_mb(size)}, signed by {esc(key_id)}, verified in {seconds:.2f} s "
                   f"({result['mb_per_s']} MB/s)", highlight=False)
 
 
@@ -202,9 +203,9 @@ def install_(
                     "previous": done.previous, "key_id": done.key_id, "already": done.already})
         return
     what = "already installed; current" if done.already else "installed"
-    console.print(f"[green]{what}[/] {done.version} at {into / 'current'} -> {done.path}"
+    console.print(f"[green]{what}[/] " + esc(f"{done.version} at {into / 'current'} -> {done.path}"
                   + (f"  (previous: {done.previous}; `gate bundles rollback --into {into}`)"
-                     if done.previous else ""), highlight=False)
+                     if done.previous else "")), highlight=False)
 
 
 @app.command()
@@ -214,7 +215,7 @@ def rollback(into: Annotated[Path, typer.Option("--into", help="The site's insta
         was, now = releases.rollback(into)
     except BundleError as exc:
         fail(str(exc))
-    console.print(f"rolled back {into / 'current'}: {was} -> {now}", highlight=False)
+    console.print(esc(f"rolled back {into / 'current'}: {was} -> {now}"), highlight=False)
 
 
 @app.command()
@@ -229,5 +230,6 @@ def status(into: Annotated[Path, typer.Option("--into", help="The site's install
     for r in state["releases"]:
         mark = "current" if r["version"] == state["current"] else (
             "previous" if r["version"] == state["previous"] else "")
-        table.add_row(r["version"], r["name"] or "?", r["created"] or "?", r["gate_version"] or "?", mark)
+        table.add_row(esc(r["version"]), esc(r["name"] or "?"), esc(r["created"] or "?"), esc(r["gate_version"] or "?"),
+                      mark)
     console.print(table)

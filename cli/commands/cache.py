@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.backend import call as _run
-from cli.context import console, print_json, when
+from cli.context import console, esc, print_json, when
 
 app = typer.Typer(help="The answer cache (exact and semantic).", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -30,7 +30,7 @@ def stats(ctx: typer.Context, json: JsonOpt = False) -> None:
                         ("exact hits · semantic hits · misses",
                          f"{s['ledger_hits']:,} · {s['ledger_semantic_hits']:,} · {s['ledger_misses']:,}"),
                         ("hit rate", rate),
-                        ("by model", ", ".join(f"{a}: {n}" for a, n in s["by_alias"].items()) or "-")):
+                        ("by model", esc(", ".join(f"{a}: {n}" for a, n in s["by_alias"].items()) or "-"))):
         table.add_row(name, value)
     console.print(table)
 
@@ -48,7 +48,7 @@ def inspect(ctx: typer.Context,
     for col in ("id", "model", "question", "answer", "hits", "expires"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), r["alias"], r["query"][:80] or "-", r["answer"][:80], str(r["hits"]),
+        table.add_row(str(r["id"]), esc(r["alias"]), esc(r["query"][:80] or "-"), esc(r["answer"][:80]), str(r["hits"]),
                       when(r["expires_at"]))
     console.print(table)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.context import console, fail, globals_
+from cli.context import console, esc, fail, globals_
 from server.settings import ConfigError, LlamaCppProvider, admin_token, resolve_secret
 
 app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
@@ -25,5 +25,5 @@ def check(ctx: typer.Context) -> None:
                     resolve_secret(ref, settings.source, f"providers.{name}.headers.{header}")
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"[green]ok[/] {settings.source}: {len(settings.providers)} providers, "
-                  f"{len(settings.models)} models, database {settings.database.path}", highlight=False)
+    console.print(f"[green]ok[/] {esc(settings.source)}: {len(settings.providers)} providers, "
+                  f"{len(settings.models)} models, database {esc(settings.database.path)}", highlight=False)

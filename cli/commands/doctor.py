@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.context import console, globals_, print_json
+from cli.context import console, esc, globals_, print_json
 
 STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]", "skip": "[dim]skip[/]"}
 
@@ -34,7 +34,7 @@ def doctor(
     else:
         table = Table("check", "", "detail", show_lines=False)
         for c in results:
-            table.add_row(c.name, STYLE.get(c.status, c.status), c.detail)
+            table.add_row(esc(c.name), STYLE.get(c.status, esc(c.status)), esc(c.detail))
         console.print(table)
         fails = sum(c.status == "fail" for c in results)
         warns = sum(c.status == "warn" for c in results)

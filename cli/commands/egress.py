@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.config_edit import edit, table
-from cli.context import console, fail, globals_, print_json
+from cli.context import console, esc, fail, globals_, print_json
 from server.settings import ConfigError
 
 app = typer.Typer(help="The egress policy: cloud targets on or off for the site.", no_args_is_help=True)
@@ -29,8 +29,8 @@ def show(ctx: typer.Context, json: Annotated[bool, typer.Option("--json", help="
     out = Table(title="Egress", title_justify="left", show_header=False)
     out.add_row("cloud allowed for the site", "[green]yes[/]" if s.egress.allow_cloud else "[red]no[/]")
     out.add_row("new keys may use cloud", "yes" if s.egress.keys_default else "no")
-    out.add_row("cloud providers", ", ".join(cloud) or "-")
-    out.add_row("models with only cloud targets", ", ".join(cloud_only) or "-")
+    out.add_row("cloud providers", esc(", ".join(cloud) or "-"))
+    out.add_row("models with only cloud targets", esc(", ".join(cloud_only) or "-"))
     console.print(out)
 
 
@@ -49,4 +49,4 @@ def allow_cloud(ctx: typer.Context, state: Annotated[str, typer.Argument(help="o
         edit(g.config, change)
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"cloud egress is now [bold]{state}[/] in {g.config}", highlight=False)
+    console.print(f"cloud egress is now [bold]{state}[/] in {esc(g.config)}", highlight=False)

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from cli.backend import call as _run
-from cli.context import console, parse_duration, print_json, when
+from cli.context import KEEP, console, esc, merged, parse_duration, parse_limit, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage virtual keys.", no_args_is_help=True)
@@ -30,7 +30,8 @@ def _table(keys: list[dict]) -> Table:
     colors = {"active": "green", "revoked": "red", "expired": "yellow"}
     for k in keys:
         limits = f"{k.get('rpm') or '-'}/{k.get('tpm') or '-'}"
-        table.add_row(k["name"], k["prefix"] + "…", k.get("team") or "-", _models(k["models"]), limits,
+        table.add_row(esc(k["name"]), esc(k["prefix"]) + "…", esc(k.get("team") or "-"), esc(_models(k["models"])),
+                      limits,
                       f"[{colors.get(k['status'], 'white')}]{k['status']}[/]", when(k["expires_at"])[:10])
     return table
 
@@ -38,8 +39,8 @@ def _table(keys: list[dict]) -> Table:
 def _show_secret(created: dict, verb: str) -> None:
     info = created["info"]
     console.print(Panel.fit(
-        f"[bold]{created['key']}[/]\n\nThis secret is shown once; only its hash is stored.",
-        title=f"key '{info['name']}' {verb} ({info['id']})", border_style="green"), highlight=False)
+        f"[bold]{esc(created['key'])}[/]\n\nThis secret is shown once; only its hash is stored.",
+        title=f"key '{esc(info['name'])}' {verb} ({esc(info['id'])})", border_style="green"), highlight=False)
 
 
 @app.command("create")
@@ -101,7 +102,10 @@ def revoke(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id o
            json: JsonOpt = False) -> None:
     """Revoke a key: it stops working at once."""
     info = _run(ctx, "revoke_key", key)
-    print_json(info) if json else console.print(f"revoked [bold]{info['name']}[/] ({info['id']})")
+    if json:
+        print_json(info)
+    else:
+        console.print(f"revoked [bold]{esc(info['name'])}[/] ({esc(info['id'])})", highlight=False)
 
 
 @app.command("rotate")
@@ -119,10 +123,17 @@ def rotate(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id o
 def limits(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="Key id or name.")],
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute (omit: none).")] = None,
-    tpm: Annotated[int | None, typer.Option(help="Tokens per minute (omit: none).")] = None,
+    rpm: Annotated[str | None, typer.Option(
+        metavar="N|none", help="Requests per minute; 'none' removes the limit; omitted: unchanged.")] = None,
+    tpm: Annotated[str | None, typer.Option(
+        metavar="N|none", help="Tokens per minute; 'none' removes the limit; omitted: unchanged.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Set (or clear) a key's rate limits."""
-    info = _run(ctx, "key_limits", key, rpm, tpm)
+    """Change a key's rate limits: each flag changes only its own limit (--tpm none removes one)."""
+    new_rpm, new_tpm = parse_limit(rpm, "--rpm"), parse_limit(tpm, "--tpm")
+    if new_rpm is KEEP and new_tpm is KEEP:
+        raise typer.BadParameter("give --rpm, --tpm or both (a number, or 'none' to remove that limit)",
+                                 param_hint="'--rpm' / '--tpm'")
+    current = _run(ctx, "show_key", key)
+    info = _run(ctx, "key_limits", key, merged(new_rpm, current["rpm"]), merged(new_tpm, current["tpm"]))
     print_json(info) if json else console.print(_table([info]))

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.config_edit import edit, table
-from cli.context import console, fail, globals_, print_json
+from cli.context import console, esc, fail, globals_, print_json
 from server.settings import ConfigError
 
 app = typer.Typer(help="Manage model aliases and their routes (edits gateway.toml).", no_args_is_help=True)
@@ -41,7 +41,7 @@ def add(
         edit(g.config, change)
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"added model [bold]{alias}[/] -> {', '.join(targets)}", highlight=False)
+    console.print(f"added model [bold]{esc(alias)}[/] -> {esc(', '.join(targets))}", highlight=False)
 
 
 @app.command("remove")
@@ -58,7 +58,7 @@ def remove(ctx: typer.Context, alias: Annotated[str, typer.Argument(help="Model 
         edit(g.config, change)
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"removed model [bold]{alias}[/]", highlight=False)
+    console.print(f"removed model [bold]{esc(alias)}[/]", highlight=False)
 
 
 @app.command("list")
@@ -75,5 +75,5 @@ def list_(ctx: typer.Context,
     for col in ("alias", "route (in order)", "description"):
         out.add_column(col)
     for r in rows:
-        out.add_row(r["alias"], " → ".join(r["route"]), r["description"])
+        out.add_row(esc(r["alias"]), esc(" → ".join(r["route"])), esc(r["description"]))
     console.print(out)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cli.backend import BackendError, backend_for
 from cli.config_edit import edit, table
-from cli.context import console, err_console, fail, globals_, print_json
+from cli.context import console, err_console, esc, fail, globals_, print_json
 from server.settings import ConfigError, resolve_secret
 
 app = typer.Typer(help="Manage upstream providers (edits gateway.toml).", no_args_is_help=True)
@@ -64,8 +64,8 @@ def add(
         edit(g.config, change)
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"added provider [bold]{name}[/] to {g.config} (a running gateway picks it up within a second)",
-                  highlight=False)
+    console.print(f"added provider [bold]{esc(name)}[/] to {esc(g.config)} "
+                  "(a running gateway picks it up within a second)", highlight=False)
     if api_key:
         warn_unresolved(api_key, str(g.config), f"providers.{name}.api_key", name)
 
@@ -76,8 +76,8 @@ def warn_unresolved(ref: str, source: str, key: str, provider: str) -> None:
     try:
         resolve_secret(ref, source, key)
     except ConfigError as exc:
-        err_console.print(f"[bold yellow]warning:[/] {exc} here; a gateway that cannot resolve it either "
-                          f"leaves provider '{provider}' out and applies the rest (gate doctor shows it)",
+        err_console.print(f"[bold yellow]warning:[/] {esc(exc)} here; a gateway that cannot resolve it either "
+                          f"leaves provider '{esc(provider)}' out and applies the rest (gate doctor shows it)",
                           highlight=False, soft_wrap=True)
 
 
@@ -100,7 +100,7 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Provide
         edit(g.config, change)
     except ConfigError as exc:
         fail(str(exc))
-    console.print(f"removed provider [bold]{name}[/]", highlight=False)
+    console.print(f"removed provider [bold]{esc(name)}[/]", highlight=False)
 
 
 @app.command("list")
@@ -122,8 +122,8 @@ def list_(ctx: typer.Context,
     for r in rows:
         status = "[green]up[/]" if r["ok"] else "[red]down[/]"
         latency = f"{r['latency_ms']:.1f} ms" if r.get("latency_ms") is not None else "-"
-        breaker = f"[{colors.get(r['breaker'], 'white')}]{r['breaker']}[/]" if r.get("breaker") else "-"
+        breaker = f"[{colors.get(r['breaker'], 'white')}]{esc(r['breaker'])}[/]" if r.get("breaker") else "-"
         counts = f"{r['served']}/{r['failed']}" if r.get("served") is not None else "-"
-        out.add_row(r["name"], r["kind"], r["locality"], status, latency, breaker, counts,
-                    r.get("last_error") or r["detail"])
+        out.add_row(esc(r["name"]), esc(r["kind"]), esc(r["locality"]), status, latency, breaker, counts,
+                    esc(r.get("last_error") or r["detail"]))
     console.print(out)

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
+import time
 from typing import Annotated
 
 import typer
 
-from cli.context import console, err_console, fail, globals_
-from server.settings import ConfigError, LlamaCppProvider, resolve_secret
+from cli.context import console, err_console, esc, fail, globals_
+from server.settings import ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
 from server.store import db
+
+STOP_TIMEOUT_S = 10  # after SIGINT/SIGTERM, a worker still running this long is killed
+RESTART_PAUSES_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # between restarts of a server that keeps failing
+_DEFAULT = ServerSettings()
 
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default: [server] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: [server] port).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: [server] workers).")] = None,
+    host: Annotated[str | None, typer.Option(
+        help=f"Address to bind (default: [server] host in the config, else {_DEFAULT.host}).")] = None,
+    port: Annotated[int | None, typer.Option(
+        help=f"Port (default: [server] port in the config, else {_DEFAULT.port}).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help=f"Worker processes (default: [server] workers in the config, else {_DEFAULT.workers}).")] = None,
 ) -> None:
     """Run the gateway on the config's host and port."""
     g = globals_(ctx)
@@ -35,17 +44,50 @@ def serve(
         fail(str(exc))
     _prepare_models(settings)
     _warn_unapplied(settings)
-    console.print(f"[bold]gate[/] on http://{host}:{port}/v1  ·  {workers} worker(s)  ·  "
-                  f"db {settings.database.path}  ·  sqlite-vec {vec}  ·  "
-                  f"models: {', '.join(settings.models) or 'none'}", highlight=False)
+    console.print(f"[bold]gate[/] on {esc(f'http://{host}:{port}/v1')}  ·  {workers} worker(s)  ·  "
+                  f"db {esc(settings.database.path)}  ·  sqlite-vec {esc(vec)}  ·  "
+                  f"models: {esc(', '.join(settings.models) or 'none')}", highlight=False)
     os.environ["GATE_CONFIG"] = str(g.config.resolve())
     from granian import Granian
 
     _check_port(host, port)  # again: another gateway may have taken it while models were prepared
-    Granian(
+    supervise(lambda: Granian(
         "server.asgi:build", factory=True, address=host, port=port, workers=workers,
         interface="asgi", loop="uvloop", log_access=False, backlog=2048,
-    ).serve()
+        # A worker that dies (kill -9, a crash in native code) is replaced at once while the
+        # others keep serving; without this granian stops every worker and exits.
+        respawn_failed_workers=True,
+        # On SIGINT/SIGTERM a worker gets this long to finish and flush, then it is killed.
+        workers_kill_timeout=STOP_TIMEOUT_S,
+    ))
+
+
+def supervise(make_server) -> None:
+    """Serve until SIGINT or SIGTERM, and only then return.
+
+    granian respawns a dead worker, but gives up and exits (1) when the same worker dies
+    again within seconds of its respawn (a crash loop). Then the whole server is started
+    again after a pause that grows while it keeps failing quickly, so no request, however
+    hostile, ends `gate serve`: only a signal does."""
+    log = logging.getLogger("gate.serve")
+    failures = 0
+    while True:
+        server = make_server()
+        started = time.monotonic()
+        try:
+            server.serve()
+        except SystemExit:
+            pass
+        if server.interrupt_signal:
+            return
+        failures = failures + 1 if time.monotonic() - started < 60 else 1
+        pause = RESTART_PAUSES_S[min(failures, len(RESTART_PAUSES_S)) - 1]
+        log.error("gate: the server stopped without being told to (its workers kept dying); "
+                  "starting it again in %g s", pause)
+        # granian's signal handlers stay installed meanwhile: a SIGINT/SIGTERM ends the wait.
+        server.main_loop_interrupt.wait(pause)
+        if server.interrupt_signal:
+            return
 
 
 def _prepare_models(settings) -> None:
@@ -102,7 +144,7 @@ def _warn_unapplied(settings) -> None:
             try:
                 resolve_secret(ref, settings.source, key)
             except ConfigError as exc:
-                err_console.print(f"[bold yellow]warning:[/] {exc}: provider '{name}' is left out until it "
+                err_console.print(f"[bold yellow]warning:[/] {esc(exc)}: provider '{esc(name)}' is left out until it "
                                   "resolves (gate doctor, /health/ready config_error)", highlight=False,
                                   soft_wrap=True)
                 break

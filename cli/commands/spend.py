@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.backend import BackendError, backend_for
-from cli.context import console, fail, globals_, parse_since, print_json
+from cli.context import console, esc, fail, globals_, parse_since, print_json
 
 
 def spend(
@@ -35,13 +35,13 @@ def spend(
             writer.writerow([x["group"], x["requests"], x["errors"], x["input_tokens"], x["output_tokens"],
                              f"{x['cost']:.6f}", x["estimated"]])
         return
-    table = Table(title=f"Spend by {by}" + (f" since {since}" if since else ""), title_justify="left")
-    table.add_column(by)
+    table = Table(title=esc(f"Spend by {by}" + (f" since {since}" if since else "")), title_justify="left")
+    table.add_column(esc(by))
     for col in ("requests", "errors", "input tokens", "output tokens", "cost (USD)"):
         table.add_column(col, justify="right")
     for line in lines:
         est = "~" if line["estimated"] else ""
-        table.add_row(line["group"], f"{line['requests']:,}", f"{line['errors']:,}",
+        table.add_row(esc(line["group"]), f"{line['requests']:,}", f"{line['errors']:,}",
                       f"{est}{line['input_tokens']:,}", f"{est}{line['output_tokens']:,}",
                       f"{line['cost']:.4f}")
     if lines:

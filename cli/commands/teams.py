@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.backend import call as _run
-from cli.context import console, print_json, when
+from cli.context import console, esc, print_json, when
 from server.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage teams (keys that share a budget).", no_args_is_help=True)
@@ -27,7 +27,10 @@ def create(
     """Create a team; add keys to it with `gate keys create --team NAME`."""
     team = _run(ctx, "create_team", {"name": name, "budget_usd": budget, "budget_tokens": budget_tokens,
                                      "period": period})
-    print_json(team) if json else console.print(f"created team [bold]{team['name']}[/] ({team['id']})")
+    if json:
+        print_json(team)
+    else:
+        console.print(f"created team [bold]{esc(team['name'])}[/] ({esc(team['id'])})", highlight=False)
 
 
 @app.command("list")
@@ -41,5 +44,5 @@ def list_(ctx: typer.Context, json: Annotated[bool, typer.Option("--json", help=
     for col in ("id", "name", "keys", "created"):
         table.add_column(col, no_wrap=col == "id")
     for t in teams:
-        table.add_row(t["id"], t["name"], str(t["keys"]), when(t["created_at"]))
+        table.add_row(esc(t["id"]), esc(t["name"]), str(t["keys"]), when(t["created_at"]))
     console.print(table)

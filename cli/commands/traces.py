@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.backend import BackendError, backend_for
-from cli.context import console, fail, globals_, print_json, when
+from cli.context import console, esc, fail, globals_, print_json, when
 
 app = typer.Typer(help="Request traces (stages, attempts, timings).", no_args_is_help=False,
                   invoke_without_command=True)
@@ -20,8 +20,9 @@ def _line(t: dict) -> str:
     root = t["spans"][0]["attributes"] if t["spans"] else {}
     color = "red" if t["status"] >= 400 else "green"
     target = root.get("gate.provider", root.get("gate.cache", "-"))
-    return (f"{when(t['ts'])}  [{color}]{t['status']}[/]  {t['request_id']}  {t['alias'] or '-':<12} "
-            f"{target:<10} {t['duration_ms']:8.1f} ms  in {root.get('gen_ai.usage.input_tokens', 0)} "
+    alias = t["alias"] or "-"
+    return (f"{when(t['ts'])}  [{color}]{t['status']}[/]  {esc(t['request_id'])}  {esc(f'{alias:<12}')} "
+            f"{esc(f'{target:<10}')} {t['duration_ms']:8.1f} ms  in {root.get('gen_ai.usage.input_tokens', 0)} "
             f"out {root.get('gen_ai.usage.output_tokens', 0)}")
 
 
@@ -51,7 +52,7 @@ def traces(
         try:
             fresh = backend.traces(1000, last)
         except BackendError as exc:
-            console.print(f"[yellow]{exc}; retrying[/]")
+            console.print(f"[yellow]{esc(exc)}; retrying[/]", highlight=False)
             continue
         for t in reversed(fresh):
             print_json(t) if json else console.print(_line(t), highlight=False)
@@ -70,7 +71,8 @@ def show(ctx: typer.Context, request_id: Annotated[str, typer.Argument(help="The
         print_json(t)
         return
     total = max(t["duration_ms"], 0.001)
-    table = Table(title=f"{t['request_id']} · {t['alias']} · {t['status']} · {total:.2f} ms", title_justify="left")
+    title = esc(f"{t['request_id']} · {t['alias']} · {t['status']} · {total:.2f} ms")
+    table = Table(title=title, title_justify="left")
     for col in ("span", "start ms", "ms", "", "attributes"):
         table.add_column(col, overflow="fold")
     width = 20
@@ -79,6 +81,6 @@ def show(ctx: typer.Context, request_id: Annotated[str, typer.Argument(help="The
         bar = " " * left + "█" * max(1, int(s["duration_ms"] / total * width))
         attrs = ", ".join(f"{k}={v}" for k, v in s.get("attributes", {}).items() if not k.startswith("gate.request"))
         style = "red" if s.get("status") == "error" else "cyan"
-        table.add_row(s["name"], f"{s['start_ms']:.2f}", f"{s['duration_ms']:.2f}", f"[{style}]{bar[:width]}[/]",
-                      attrs)
+        table.add_row(esc(s["name"]), f"{s['start_ms']:.2f}", f"{s['duration_ms']:.2f}", f"[{style}]{bar[:width]}[/]",
+                      esc(attrs))
     console.print(table)

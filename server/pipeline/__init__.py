@@ -4,12 +4,14 @@
     -> dispatch -> guard_output + respond -> settle -> record
 
 A stage may answer at once (lookup, on a cache hit) by returning the output. settle and
-record run once for every request, however it ended (`finish`).
+record run once for every request, however it ended (`finish`), and before the answer's
+last byte goes out: the budget and the ledger know of every answer a client holds.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -57,16 +59,23 @@ def request_id(scope: dict) -> str:
     return rid
 
 
-def finish(ctx: RequestContext, state: GatewayState) -> None:
-    """settle and record, once per request however it ended."""
+def finish(ctx: RequestContext, state: GatewayState) -> Awaitable[None] | None:
+    """settle and record, once per request however it ended. Await the result (when there
+    is one) before the answer's last byte: then the spend and the ledger row are in the file."""
     if ctx.finished:
-        return
+        return None
     ctx.finished = True
     if ctx.holding is not None:
         ctx.holding.inflight -= 1
         ctx.holding = None
     settle.stage(ctx, state)
-    record.stage(ctx, state)
+    return record.stage(ctx, state)
+
+
+async def finished(ctx: RequestContext, state: GatewayState) -> None:
+    done = finish(ctx, state)
+    if done is not None:
+        await done
 
 
 async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | StreamOut:
@@ -86,20 +95,20 @@ async def handle(request: Incoming, state: GatewayState, op: Op) -> JsonOut | St
             early = respond.json_out(ctx)  # guard_output may still refuse the answer
     except GatewayError as error:
         ctx.fail(error)
-        finish(ctx, state)
+        await finished(ctx, state)
         raise
     except ClientGone:
         ctx.status, ctx.error = respond.CLIENT_GONE, "client closed the connection"
-        finish(ctx, state)
+        finish(ctx, state)  # no answer to hold back
         raise
     except Exception as exc:  # a bug: still one ledger row; the caller answers 500
         ctx.status, ctx.error = 500, f"internal error: {type(exc).__name__}"
-        finish(ctx, state)
+        await finished(ctx, state)
         raise
     if isinstance(early, StreamOut):
         early.finish = lambda: finish(ctx, state)
         return early
     if early is None:
         return respond.stream_out(ctx, state, lambda: finish(ctx, state))
-    early.finish = lambda: finish(ctx, state)  # the caller runs it once the answer has gone
+    early.finish = lambda: finish(ctx, state)  # the caller runs it before the answer goes out
     return early

@@ -119,6 +119,11 @@ class OutputCap:
                                       f"answer passed {self.ceiling} bytes and was cut.")
         self._extend(self.used - self.allowance)
 
+    def _inflight(self) -> budget_store.InFlight:
+        p = self.ctx.principal
+        return budget_store.InFlight(self.ctx.op, self.ctx.alias, p.key_id if p else None,
+                                     p.team_id if p else None)
+
     def _extend(self, need: int) -> None:
         ctx, settings = self.ctx, self.state.settings.budgets
         price = ctx.target.price_out if ctx.target is not None else 0.0
@@ -128,7 +133,7 @@ class OutputCap:
             try:
                 with immediate(self.state.db):
                     refused = budget_store.reserve_in(self.state.db, ctx.request_id, ctx.budgets, usd, step,
-                                                      time.time(), settings.reservation_ttl_s)
+                                                      time.time(), settings.reservation_ttl_s, self._inflight())
             except apsw.Error as exc:  # cannot prove the room: stop rather than overspend
                 log.error("request %s: cannot extend its reservation: %s", ctx.request_id, exc)
                 refused = True

@@ -1,12 +1,21 @@
-"""record: one ledger row per request, handed to the batched writer (no I/O here)."""
+"""record: one ledger row per request, written with the request's settlement.
+
+The row and the settlement (settle.apply_in) go to the group commit (store/ledger_commit),
+and the caller awaits it before the answer's last byte goes out: a client never holds an
+answer the ledger and the budgets do not know of, whatever happens to the worker next.
+Traces and metrics follow in batches (ledger_writer).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import TYPE_CHECKING
 
 from server import telemetry
 from server.cache.policy import builtin_scanner, describe, found
 from server.cache.store import NewEntry
+from server.pipeline import settle
 from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow
 
@@ -14,11 +23,12 @@ if TYPE_CHECKING:
     from server.state import GatewayState
 
 
-def stage(ctx: RequestContext, state: GatewayState) -> None:
+def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:
+    """Done once the row and the settlement are in the file."""
     provider = ctx.target.provider if ctx.target else None
     remember(ctx, state)
     trace = telemetry.build(ctx) if state.settings.telemetry.traces else None
-    state.ledger.add(LedgerRow(
+    row = LedgerRow(
         request_id=ctx.request_id,
         ts=ctx.ts,
         key_id=ctx.principal.key_id if ctx.principal else None,
@@ -41,7 +51,8 @@ def stage(ctx: RequestContext, state: GatewayState) -> None:
         guard="; ".join(ctx.guard_notes) or None,
         similarity=ctx.cache_hit.similarity if ctx.cache_status == "SEMANTIC_HIT" else None,
         error=ctx.error,
-    ), trace)
+    )
+    return state.commit.add(row, trace, partial(settle.apply_in, ctx=ctx) if settle.needed(ctx) else None)
 
 
 def remember(ctx: RequestContext, state: "GatewayState") -> None:

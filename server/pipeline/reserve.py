@@ -93,7 +93,8 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
                 raise throttle.refusal(admission, plan, p.name)
         if budgets:
             refused = budget_store.reserve_in(state.db, ctx.request_id, budgets, usd, tokens, ctx.ts,
-                                              state.settings.budgets.reservation_ttl_s)
+                                              state.settings.budgets.reservation_ttl_s,
+                                              budget_store.InFlight(ctx.op, ctx.alias, p.key_id, p.team_id))
             if refused is not None:
                 ctx.rate = None  # rolled back: it was not counted
                 too_big = never_fits(ctx, budgets, usd, tokens, price_in, price_out)

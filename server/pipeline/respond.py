@@ -8,7 +8,7 @@ error event, never with a clean-looking [DONE].
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -86,15 +86,24 @@ def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
         try:
             for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
                 yield event(guard(data) if guard is not None else data)
+            await settled(out.finish)  # in the ledger before the last event
             yield DONE_EVENT
         except GatewayError as error:
             ctx.fail(error)
+            await settled(out.finish)
             yield event(render(error))
         except BaseException:
             ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
             raise
 
-    return StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})  # handle() sets its finish
+    out = StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})  # handle() sets its finish
+    return out
+
+
+async def settled(finish: Callable[[], Awaitable[None] | None]) -> None:
+    done = finish()
+    if done is not None:
+        await done
 
 
 def _without_usage(data: bytes) -> bytes:
@@ -121,7 +130,7 @@ async def _usage_after(ctx: RequestContext, events: AsyncIterator[bytes]) -> Non
 
 
 async def relay(ctx: RequestContext, state: GatewayState,
-                finish: Callable[[], None]) -> AsyncIterator[bytes]:
+                finish: Callable[[], Awaitable[None] | None]) -> AsyncIterator[bytes]:
     chunks = ctx.chunks
     assert chunks is not None
     finished = False
@@ -140,6 +149,7 @@ async def relay(ctx: RequestContext, state: GatewayState,
                 ) from None
             if chunk.error is not None:
                 ctx.status, ctx.error = 502, f"upstream error event: {str(chunk.error)[:300]}"
+                await settled(finish)
                 yield event(data)
                 return
             text = chunk_text(chunk)
@@ -166,12 +176,16 @@ async def relay(ctx: RequestContext, state: GatewayState,
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
                 f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
+        _generation(ctx, chunks, first_text, last_text)
+        await settled(finish)  # settled and in the ledger before the client sees the stream end
         yield DONE_EVENT
     except GatewayError as error:
         ctx.fail(error)
         if finished and ctx.usage is None:
             await _usage_after(ctx, events)
         held = guard.rest() if guard is not None else None
+        _generation(ctx, chunks, first_text, last_text)
+        await settled(finish)
         if held is not None:
             yield event(held)
         yield event(render(error))
@@ -180,15 +194,20 @@ async def relay(ctx: RequestContext, state: GatewayState,
         raise
     finally:
         await chunks.aclose()
-        # The generation, first token to last: as the provider saw it (the built-in model's
-        # thread), else as the chunks arrived.
-        first = getattr(chunks, "first_token_at", None) or first_text
-        if first is not None:
-            ctx.generation = (first, getattr(chunks, "last_token_at", None) or last_text or first)
+        _generation(ctx, chunks, first_text, last_text)
         finish()
 
 
-def stream_out(ctx: RequestContext, state: GatewayState, finish: Callable[[], None]) -> StreamOut:
+def _generation(ctx: RequestContext, chunks, first_text: float | None, last_text: float | None) -> None:
+    """The generation, first token to last: as the provider saw it (the built-in model's
+    thread), else as the chunks arrived."""
+    first = getattr(chunks, "first_token_at", None) or first_text
+    if first is not None:
+        ctx.generation = (first, getattr(chunks, "last_token_at", None) or last_text or first)
+
+
+def stream_out(ctx: RequestContext, state: GatewayState,
+               finish: Callable[[], Awaitable[None] | None]) -> StreamOut:
     return StreamOut(relay(ctx, state, finish),
                      {**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, finish)
 

@@ -1,7 +1,10 @@
 """settle: the tokens and cost the request really used; reservations become spend.
 
-Runs once per request however it ended (answered, failed, stream cut, client gone), so no
-reservation outlives its request except a crashed worker's, which expire.
+Runs once per request however it ended (answered, failed, stream cut, client gone). `stage`
+measures (no I/O); `apply_in` turns the reservations into spend inside the transaction that
+record writes the ledger row in, before the answer's last byte goes out. A reservation
+outlives its request only when the worker dies first: then it is charged in full
+(server/store/orphans.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import apsw
 
 from server.pipeline.context import RequestContext
 from server.store import budgets as budget_store
-from server.store.db import immediate
 from server.store.ratelimits import adjust_tokens
 from server.tokens import count, count_prompt
 
@@ -60,23 +62,26 @@ def charge(ctx: RequestContext, total: int) -> tuple[float, int]:
 def stage(ctx: RequestContext, state: "GatewayState") -> None:
     ctx.input_tokens, ctx.output_tokens = usage(ctx)
     ctx.cost = ctx.target.cost(ctx.input_tokens, ctx.output_tokens) if ctx.target else 0.0
-    total = ctx.input_tokens + ctx.output_tokens
+
+
+def needed(ctx: RequestContext) -> bool:
+    """Whether the request holds anything to settle: reservations, or a token count."""
+    p = ctx.principal
+    return bool(ctx.budgets) or bool(ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm)
+
+
+def apply_in(conn: apsw.Connection, ctx: RequestContext) -> list[budget_store.Event]:
+    """The request's reservations become its real spend, and its token count its real use,
+    inside the caller's transaction; the budget alerts this crossed."""
     p = ctx.principal
     plan = ctx.rate_plan
     tpm = ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm and plan is not None
-    if not (ctx.budgets or tpm):
-        return
     events = []
-    try:
-        with immediate(state.db):  # one transaction for both
-            if ctx.budgets:
-                usd, tokens = charge(ctx, total)
-                events = budget_store.settle_in(state.db, ctx.request_id, ctx.budgets, usd, tokens, ctx.ts)
-            if tpm:
-                # What admission charged (clamped at 0 there) becomes what was used.
-                adjust_tokens(state.db, p.key_id, ctx.rate.minute,  # type: ignore[union-attr]
-                              total - plan.tokens)  # type: ignore[union-attr]
-    except apsw.Error as exc:  # the reservation expires by itself; the ledger row still goes
-        log.error("request %s: cannot settle limits: %s", ctx.request_id, exc)
-    if events:
-        state.alerts.publish(events)
+    total = ctx.input_tokens + ctx.output_tokens
+    if ctx.budgets:
+        usd, tokens = charge(ctx, total)
+        events = budget_store.settle_in(conn, ctx.request_id, ctx.budgets, usd, tokens, ctx.ts, reserved=True)
+    if tpm:
+        # What admission charged (clamped at 0 there) becomes what was used.
+        adjust_tokens(conn, p.key_id, ctx.rate.minute, total - plan.tokens)  # type: ignore[union-attr]
+    return events

@@ -2,8 +2,8 @@
 
 Every reservation and settlement is one short BEGIN IMMEDIATE transaction, so budgets
 hold across all gateway processes sharing the file: the sum of settled spend and live
-reservations never passes a limit. A reservation carries an expiry, so one left by a
-crashed worker stops counting by itself.
+reservations never passes a limit. A reservation counts until it is settled; one left by a
+worker that died is charged in full (server/store/orphans.py), never forgiven.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import apsw
 import msgspec
 
 from server.periods import normalize, window
+from server.store import liveness
 from server.store.db import immediate
 
 
@@ -41,6 +42,15 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
+class InFlight:
+    """What a reservation records of its request, for the ledger row if its worker dies."""
+    endpoint: str
+    alias: str | None
+    key_id: str | None
+    team_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     kind: str
     budget: Budget
@@ -57,6 +67,13 @@ def budgets_for(conn: apsw.Connection, key_id: str, team_id: str | None) -> list
     rows = conn.execute(_BUDGET + "WHERE (b.scope = 'key' AND b.owner_id = ?) "
                         "OR (b.scope = 'team' AND b.owner_id = ?) ORDER BY b.scope", (key_id, team_id or ""))
     return [Budget(*r) for r in rows]
+
+
+def budgets_by_id(conn: apsw.Connection, ids: set[int]) -> dict[int, Budget]:
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    return {r[0]: Budget(*r) for r in conn.execute(_BUDGET + f"WHERE b.id IN ({marks})", tuple(ids))}
 
 
 def all_budgets(conn: apsw.Connection) -> list[Budget]:
@@ -87,9 +104,10 @@ def spent(conn: apsw.Connection, budget: Budget, now: float) -> tuple[float, int
 
 
 def held(conn: apsw.Connection, budget: Budget, now: float) -> tuple[float, int]:
+    """What requests in flight hold: every reservation until it is settled or charged."""
     usd, tokens = conn.execute(
         "SELECT coalesce(sum(usd), 0), coalesce(sum(tokens), 0) FROM reservations "
-        "WHERE budget_id = ? AND expires_at > ?", (budget.id, now)).fetchone()
+        "WHERE budget_id = ?", (budget.id,)).fetchone()
     return usd, tokens
 
 
@@ -105,17 +123,25 @@ def reserve(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: 
 
 
 def reserve_in(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: float,
-               tokens: int, now: float, ttl_s: float) -> Refusal | None:
-    """reserve() inside a transaction the caller holds; on a refusal nothing is written."""
+               tokens: int, now: float, ttl_s: float, request: InFlight | None = None) -> Refusal | None:
+    """reserve() inside a transaction the caller holds; on a refusal nothing is written.
+
+    The rows name this process and the request, so that should the process die before it
+    settles, another one charges them in full (orphans.charge); `ttl_s` is only for a
+    holder no process can judge alive or dead (another host or container)."""
     for b in budgets:
         s_usd, s_tok = spent(conn, b, now)
         h_usd, h_tok = held(conn, b, now)
         if _over(b.limit_usd, s_usd + h_usd, usd) or _over(b.limit_tokens, s_tok + h_tok, tokens):
             fits = not (_over(b.limit_usd, s_usd, usd) or _over(b.limit_tokens, s_tok, tokens))
             return Refusal(b, s_usd, s_tok, h_usd, h_tok, window(b.period, now).resets_at, fits)
+    r = request or InFlight("unknown", None, None, None)
+    worker = liveness.me()
     conn.executemany(
-        "INSERT INTO reservations(request_id, budget_id, usd, tokens, expires_at) VALUES (?, ?, ?, ?, ?)",
-        [(request_id, b.id, usd, tokens, now + ttl_s) for b in budgets])
+        "INSERT INTO reservations(request_id, budget_id, usd, tokens, expires_at, worker, created_at, "
+        "key_id, team_id, endpoint, alias) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(request_id, b.id, usd, tokens, now + ttl_s, worker, now, r.key_id, r.team_id, r.endpoint, r.alias)
+         for b in budgets])
     return None
 
 
@@ -127,11 +153,12 @@ def settle(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: f
 
 
 def settle_in(conn: apsw.Connection, request_id: str, budgets: list[Budget], usd: float,
-              tokens: int, now: float) -> list[Event]:
-    """settle() inside a transaction the caller holds."""
+              tokens: int, now: float, reserved: bool = False) -> list[Event]:
+    """settle() inside a transaction the caller holds. `reserved`: the request held
+    reservations; if none is left, they were charged in full already (orphans): add nothing."""
     events: list[Event] = []
     conn.execute("DELETE FROM reservations WHERE request_id = ?", (request_id,))
-    if usd <= 0 and tokens <= 0:
+    if (usd <= 0 and tokens <= 0) or (reserved and conn.changes() == 0):
         return events
     for b in budgets:
         before_usd, before_tok = spent(conn, b, now)
@@ -166,12 +193,10 @@ def release(conn: apsw.Connection, request_id: str) -> None:
 
 
 def prune(conn: apsw.Connection, now: float) -> int:
-    """Drop expired reservations (a crashed worker's) and old rate windows."""
+    """Drop old rate windows (reservations are settled or charged, never dropped)."""
     with immediate(conn):
-        conn.execute("DELETE FROM reservations WHERE expires_at <= ?", (now,))
-        n = conn.changes()
         conn.execute("DELETE FROM rate_windows WHERE minute < ?", (now - 180,))
-    return n
+        return conn.changes()
 
 
 class BudgetStatus(msgspec.Struct):

@@ -41,6 +41,11 @@ def insert_rows(conn: apsw.Connection, rows: list[LedgerRow]) -> None:
         conn.executemany(_INSERT, [msgspec.structs.astuple(r) for r in rows])
 
 
+def insert_row(conn: apsw.Connection, row: LedgerRow) -> None:
+    """Write one row inside the caller's transaction (the request path's)."""
+    conn.execute(_INSERT, msgspec.structs.astuple(row))
+
+
 def fetch_rows(conn: apsw.Connection, *, since: float | None = None, limit: int = 100) -> list[LedgerRow]:
     sql = f"SELECT {', '.join(_FIELDS)} FROM ledger WHERE ts >= ? ORDER BY id DESC LIMIT ?"
     out = []

@@ -260,4 +260,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         BEGIN INSERT INTO cache_log(id, partition, bits) VALUES (old.id, old.partition, NULL); END;
         """,
     ),
+    (
+        "0013_reservation_owner",
+        """
+        -- Who holds each reservation (server/store/liveness.py) and what for: a dead worker's
+        -- reservations are charged in full, with a ledger row, instead of expiring unbilled.
+        ALTER TABLE reservations ADD COLUMN worker TEXT;
+        ALTER TABLE reservations ADD COLUMN created_at REAL;
+        ALTER TABLE reservations ADD COLUMN key_id TEXT;
+        ALTER TABLE reservations ADD COLUMN team_id TEXT;
+        ALTER TABLE reservations ADD COLUMN endpoint TEXT;
+        ALTER TABLE reservations ADD COLUMN alias TEXT;
+        """,
+    ),
 ]

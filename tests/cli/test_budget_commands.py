@@ -29,16 +29,41 @@ def test_key_with_budget_team_and_limits(cfg):
     assert "ml-team" in table.stdout and "$50.00" in table.stdout
 
 
-def test_budgets_set_replace_and_remove(cfg):
+def test_budgets_set_changes_only_what_its_flags_name(cfg):
     gate(cfg, "keys", "create", "--name", "app")
     out = gate(cfg, "budgets", "set", "key", "app", "--tokens", "1000", "--period", "7d", "--json")
     assert out.exit_code == 0, out.output
     (row,) = json.loads(out.stdout)
-    assert (row["limit_tokens"], row["limit_usd"], row["period"]) == (1000, None, "rolling:7")
-    (row,) = json.loads(gate(cfg, "budgets", "set", "key", "app", "--usd", "5", "--json").stdout)
-    assert (row["limit_tokens"], row["limit_usd"], row["period"]) == (None, 5, "monthly")
+    assert (row["limit_tokens"], row["limit_usd"], row["period"], row["soft_pct"]) == (1000, None, "rolling:7", 0.8)
+
+    def budget(*flags: str) -> tuple:
+        result = gate(cfg, "budgets", "set", "key", "app", *flags, "--json")
+        assert result.exit_code == 0, result.output
+        (r,) = json.loads(result.stdout)
+        return r["limit_usd"], r["limit_tokens"], r["period"], r["soft_pct"]
+
+    assert budget("--usd", "5") == (5, 1000, "rolling:7", 0.8)       # the tokens and the period stay
+    assert budget("--soft", "0.5") == (5, 1000, "rolling:7", 0.5)
+    assert budget("--period", "monthly") == (5, 1000, "monthly", 0.5)
+    assert budget("--tokens", "none") == (5, None, "monthly", 0.5)    # clearing is said out loud
+    assert budget("--tokens", "20", "--usd", "NONE") == (None, 20, "monthly", 0.5)
+    assert budget("--usd", "0") == (0, 20, "monthly", 0.5)
+
+    nothing_left = gate(cfg, "budgets", "set", "key", "app", "--usd", "none", "--tokens", "none")
+    assert nothing_left.exit_code == 1 and "gate budgets remove key app" in nothing_left.stderr
+    nothing = gate(cfg, "budgets", "set", "key", "app")
+    assert nothing.exit_code == 1 and "nothing to change" in nothing.stderr
+    assert json.loads(gate(cfg, "budgets", "show", "--json").stdout)[0]["limit_tokens"] == 20
+
     assert gate(cfg, "budgets", "remove", "key", "app").exit_code == 0
     assert json.loads(gate(cfg, "budgets", "show", "--json").stdout) == []
+
+
+def test_a_team_budget_is_found_by_name_or_id(cfg):
+    team = json.loads(gate(cfg, "teams", "create", "ml", "--budget", "100", "--budget-tokens", "9000",
+                           "--json").stdout)
+    (row,) = json.loads(gate(cfg, "budgets", "set", "team", team["id"], "--usd", "50", "--json").stdout)
+    assert (row["owner"], row["limit_usd"], row["limit_tokens"]) == ("ml", 50, 9000)
 
 
 def test_budget_and_limit_errors_are_clear(cfg):
@@ -59,12 +84,38 @@ def test_budget_and_limit_errors_are_clear(cfg):
         assert text in result.stderr, (args, result.stderr)
 
 
-def test_key_limits_command(cfg):
-    gate(cfg, "keys", "create", "--name", "app")
-    info = json.loads(gate(cfg, "keys", "limits", "app", "--rpm", "10", "--json").stdout)
-    assert (info["rpm"], info["tpm"]) == (10, None)
-    info = json.loads(gate(cfg, "keys", "limits", "app", "--json").stdout)
-    assert (info["rpm"], info["tpm"]) == (None, None)
+def test_key_limits_change_only_their_own_limit(cfg):
+    gate(cfg, "keys", "create", "--name", "app", "--rpm", "60", "--tpm", "1000")
+
+    def limits(*flags: str) -> tuple:
+        result = gate(cfg, "keys", "limits", "app", *flags, "--json")
+        assert result.exit_code == 0, result.output
+        info = json.loads(result.stdout)
+        return info["rpm"], info["tpm"]
+
+    assert limits("--rpm", "5") == (5, 1000)          # the tpm stays
+    assert limits("--tpm", "500") == (5, 500)
+    assert limits("--tpm", "none") == (5, None)       # clearing is explicit
+    assert limits("--rpm", "None", "--tpm", "7") == (None, 7)
+    assert json.loads(gate(cfg, "keys", "show", "app", "--json").stdout)["tpm"] == 7
+
+
+def test_key_limits_refuse_what_they_cannot_read(cfg):
+    gate(cfg, "keys", "create", "--name", "app", "--rpm", "60")
+    for flags, text in [((), "give --rpm, --tpm or both"), (("--rpm", "0"), "at least 1"),
+                        (("--tpm", "lots"), "'lots' is neither a whole number"), (("--rpm", "2.5"), "whole number")]:
+        result = gate(cfg, "keys", "limits", "app", *flags)
+        assert result.exit_code == 2 and text in result.output, (flags, result.output)
+    assert json.loads(gate(cfg, "keys", "show", "app", "--json").stdout)["rpm"] == 60
+    ghost = gate(cfg, "keys", "limits", "ghost", "--rpm", "5")
+    assert ghost.exit_code == 1 and "no key" in ghost.stderr
+
+
+def test_limit_help_says_how_to_clear(cfg):
+    help_text = " ".join(gate(cfg, "keys", "limits", "--help").stdout.split())
+    assert "'none' removes the limit; omitted: unchanged" in help_text
+    help_text = " ".join(gate(cfg, "budgets", "set", "--help").stdout.split())
+    assert "'none' removes it; omitted: unchanged" in help_text
 
 
 def test_spend_csv_and_by_team(cfg):
@@ -85,3 +136,27 @@ def test_spend_csv_and_by_team(cfg):
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert rows == [{"team": "ml", "requests": "1", "errors": "0", "input_tokens": "3", "output_tokens": "4",
                      "cost_usd": "0.250000", "estimated_rows": "0"}]
+
+
+def test_limits_and_budgets_change_one_part_through_the_admin_api(tmp_path, fake):
+    """--url: the same rule against a running gateway (its admin API takes whole values)."""
+    from cli.main import app
+    from tests.cli.conftest import runner
+    from tests.conftest import gateway_toml
+    from tests.live.conftest import ADMIN_TOKEN, Gate
+
+    served = Gate(tmp_path / "gw", gateway_toml(fake.url)).start()
+    try:
+        def remote(*args: str) -> dict | list:
+            result = runner.invoke(app, ["--url", served.base_url, "--admin-token", ADMIN_TOKEN, *args, "--json"])
+            assert result.exit_code == 0, result.output
+            return json.loads(result.stdout)
+
+        remote("keys", "create", "--name", "app", "--rpm", "60", "--tpm", "1000")
+        info = remote("keys", "limits", "app", "--rpm", "5")
+        assert (info["rpm"], info["tpm"]) == (5, 1000)
+        remote("budgets", "set", "key", "app", "--usd", "5", "--tokens", "100", "--period", "7d")
+        (row,) = remote("budgets", "set", "key", "app", "--tokens", "none")
+        assert (row["limit_usd"], row["limit_tokens"], row["period"]) == (5, None, "rolling:7")
+    finally:
+        served.stop()

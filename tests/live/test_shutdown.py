@@ -1,9 +1,11 @@
-"""A clean shutdown (SIGINT) writes every ledger row still waiting in memory."""
+"""Every answer is in the ledger before it ends; a clean shutdown (SIGINT) writes every
+trace still waiting in memory."""
 
 from __future__ import annotations
 
 import signal
 
+import apsw
 import openai
 import pytest
 
@@ -12,7 +14,7 @@ from tests.live.conftest import CHAT, Gate, live_config
 
 @pytest.fixture(scope="module")
 def patient_gate(tmp_path_factory, fake_upstream):
-    """A server whose ledger would not flush on its own for a minute: only shutdown writes it."""
+    """A server whose traces would not flush on its own for a minute: only shutdown writes them."""
     server = Gate(tmp_path_factory.mktemp("gate-shutdown"),
                   live_config(fake_upstream.url, flush_interval_ms=60_000))
     server.key = server.create_key("shutdown-app")
@@ -21,7 +23,15 @@ def patient_gate(tmp_path_factory, fake_upstream):
     server.stop()
 
 
-def test_sigint_flushes_every_ledger_row(patient_gate):
+def traces(gate: Gate) -> set[str]:
+    conn = apsw.Connection(str(gate.db_path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return {r[0] for r in conn.execute("SELECT request_id FROM traces")}
+    finally:
+        conn.close()
+
+
+def test_rows_before_the_answers_and_sigint_flushes_every_trace(patient_gate):
     gate = patient_gate
     client = gate.client(gate.key)
     expected: dict[str, int] = {}
@@ -50,8 +60,10 @@ def test_sigint_flushes_every_ledger_row(patient_gate):
     client.close()
     assert len(expected) == 11
 
-    # The precondition that makes this test mean something: nothing was written yet.
-    assert gate.ledger_rows(list(expected)) == [], "rows were flushed before shutdown"
+    # Each row was written before its answer ended, not by a batch that may never come.
+    assert {r["request_id"]: r["status"] for r in gate.ledger_rows()} == expected
+    # The precondition that makes the rest mean something: no trace was written yet.
+    assert traces(gate) == set(), "traces were flushed before shutdown"
 
     code = gate.stop(signal.SIGINT)
     assert gate.stopped_by == signal.SIGINT, "SIGINT did not stop the server in time"
@@ -59,3 +71,4 @@ def test_sigint_flushes_every_ledger_row(patient_gate):
     rows = gate.ledger_rows()
     assert {r["request_id"]: r["status"] for r in rows} == expected
     assert len(rows) == len(expected)  # and nothing twice
+    assert traces(gate) == set(expected)

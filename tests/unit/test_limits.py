@@ -1,4 +1,4 @@
-"""Periods, budgets (reserve/settle/expire), rate windows and prices, on a real SQLite file."""
+"""Periods, budgets (reserve/settle), rate windows and prices, on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -82,13 +82,16 @@ def test_every_budget_must_pass_and_none_is_held_on_refusal(conn):
     assert conn.execute("SELECT count(*) FROM reservations").fetchone()[0] == 0
 
 
-def test_crashed_reservations_expire(conn):
+def test_a_reservation_counts_until_settled_even_past_its_ttl(conn):
     budgets = make_budget(conn, tokens=100)
     now = ts("2026-11-18T12:00:00")
-    assert budget_store.reserve(conn, "lost", budgets, 0, 100, now, 60) is None
+    assert budget_store.reserve(conn, "slow", budgets, 0, 100, now, 60) is None
     assert budget_store.reserve(conn, "next", budgets, 0, 1, now + 30, 60) is not None
-    assert budget_store.reserve(conn, "next", budgets, 0, 1, now + 61, 60) is None
-    assert budget_store.prune(conn, now + 200) == 2
+    assert budget_store.reserve(conn, "next", budgets, 0, 1, now + 61, 60) is not None  # not forgiven
+    budget_store.prune(conn, now + 200)
+    assert conn.execute("SELECT count(*) FROM reservations").fetchone()[0] == 1
+    budget_store.settle(conn, "slow", budgets, 0, 40, now + 300)
+    assert budget_store.reserve(conn, "next", budgets, 0, 60, now + 300, 60) is None
 
 
 def test_spend_resets_with_the_period(conn):
