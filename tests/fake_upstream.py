@@ -89,6 +89,7 @@ class FakeUpstream:
     redirect_paths: dict[str, int] = field(default_factory=dict)  # path -> 3xx status
     hits: list[str] = field(default_factory=list)  # every request: "METHOD /path"
     billed: list[dict] = field(default_factory=list)  # maxbill / endless / liar: their usage
+    endless_pause_s: float = 0.001  # between endless's chunks: 64,000 tokens a second, faster than any model
 
     @property
     def url(self) -> str:
@@ -296,7 +297,7 @@ class FakeUpstream:
                 for _ in range(40_000):  # 2.5 MB at most, should nothing cut it
                     await send({"id": "fake-h", "model": model, "choices": [choice(0, "a" * 64, None)]})
                     usage["completion_tokens"] += 64
-                    await asyncio.sleep(0.001)  # 64,000 tokens a second: faster than any model
+                    await asyncio.sleep(self.endless_pause_s)
             else:
                 for i in range(answers):
                     for _ in range(limit):

@@ -51,11 +51,12 @@ def charge(ctx: RequestContext, total: int) -> tuple[float, int]:
     over = ctx.cost > ctx.reserved_usd * (1 + 1e-9) + 1e-12 or total > ctx.reserved_tokens
     if not over:
         return ctx.cost, total
-    log.warning("request %s: upstream '%s' reported %d tokens ($%.6f), more than the %d ($%.6f) "
-                "its request could use; budgets are charged what was held. If its chat template "
-                "adds long system prompts, raise [budgets] template_tokens.", ctx.request_id,
-                ctx.target.provider.name if ctx.target else "?", total, ctx.cost,
-                ctx.reserved_tokens, ctx.reserved_usd)
+    if ctx.usage is not None:  # the upstream's own report (a cut answer's bounds pass by a chunk)
+        log.warning("request %s: upstream '%s' reported %d tokens ($%.6f), more than the %d ($%.6f) "
+                    "its request could use; budgets are charged what was held. If its chat template "
+                    "adds long system prompts, raise [budgets] template_tokens.", ctx.request_id,
+                    ctx.target.provider.name if ctx.target else "?", total, ctx.cost,
+                    ctx.reserved_tokens, ctx.reserved_usd)
     return min(ctx.cost, ctx.reserved_usd), min(total, ctx.reserved_tokens)
 
 
