@@ -212,7 +212,7 @@ class FakeUpstream:
             reply = {"id": "fake-1", "object": "chat.completion" if chat else "text_completion",
                      "model": model, "choices": [choice], "upstream_extra": {"kept": True}}
             if model == "liar":
-                usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000})
+                usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000}, model)
             if model != "nousage":
                 reply["usage"] = usage
             return web.json_response(reply)
@@ -249,16 +249,16 @@ class FakeUpstream:
         await resp.write(chunk(None, "stop"))
         wants_usage = (body.get("stream_options") or {}).get("include_usage")
         if model == "liar":
-            usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000})
+            usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000}, model)
         if wants_usage and model != "nousage":
             await resp.write(b"data: " + json.dumps({"id": "fake-1", "choices": [], "usage": usage}).encode()
                              + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
         return resp
 
-    def _bill(self, usage: dict) -> dict:
+    def _bill(self, usage: dict, model: str) -> dict:
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self.billed.append(usage)
+        self.billed.append({**usage, "model": model})
         return usage
 
     async def _hostile(self, request: web.Request, body: dict, chat: bool) -> web.StreamResponse:
@@ -285,7 +285,7 @@ class FakeUpstream:
             shown = min(answers, 128)  # the bill counts every answer (best_of); the body shows n
             return web.json_response({
                 "id": "fake-h", "object": "chat.completion" if chat else "text_completion", "model": model,
-                "choices": [choice(i, text, "length", True) for i in range(shown)], "usage": self._bill(usage)})
+                "choices": [choice(i, text, "length", True) for i in range(shown)], "usage": self._bill(usage, model)})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 
@@ -305,12 +305,12 @@ class FakeUpstream:
                     await send({"id": "fake-h", "model": model, "choices": [choice(i, None, "length")]})
                 usage["completion_tokens"] = limit * answers
             if (body.get("stream_options") or {}).get("include_usage"):
-                await send({"id": "fake-h", "model": model, "choices": [], "usage": self._bill(usage)})
+                await send({"id": "fake-h", "model": model, "choices": [], "usage": self._bill(usage, model)})
             else:
-                self._bill(usage)
+                self._bill(usage, model)
             await resp.write(b"data: [DONE]\n\n")
         except (ConnectionResetError, RuntimeError):  # the client (the gateway) cut the stream
-            self._bill(usage)
+            self._bill(usage, model)
         return resp
 
     # -- running -----------------------------------------------------------------

@@ -126,6 +126,8 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
             if choices:
                 cap.add(data)
             chunks.append(chunk)
+            if cap.stop is not None:
+                raise cap.stop
         if not (stream.done or finished):
             raise UpstreamUnavailable(f"upstream '{name}' ended the stream early")
     finally:

@@ -4,24 +4,26 @@ A budgeted request reserves its worst case before it goes upstream; an upstream 
 ignores the output limit could still bill past it. So the gateway counts what comes back,
 as an upper bound of its tokens: the UTF-8 bytes of every string in each choice's delta
 (content, tool calls, refusals, reasoning; not the role) or text, and one for a choice that
-shows no text and does not finish (a token without text). No tokenizer makes more tokens than bytes (see
-`server.prompt_bound`), so the count never falls short of the tokens an honest usage report
-can claim for that text.
+shows no text and does not finish (a token without text). No tokenizer makes more tokens
+than bytes (see `server.prompt_bound`), so the count never falls short of the tokens an
+honest usage report can claim for that text.
 
 A count of bytes runs ahead of the real tokens (about four bytes a token in English, a bit
 more in some text), so a budgeted request holds `HELD_BYTES_PER_TOKEN` times its output
-limit when it is admitted (`held`): an honest answer fits in that and is never cut. One that
-outgrows it first holds more of its budgets (twice as much, else what it needs), in one
-short transaction like the reservation's; when the budgets cannot cover the count, the
-answer is cut with `budget_exceeded` (streams: the SSE error event; JSON answers, which
+limit when it is admitted, and `LOOKAHEAD` more (`held`): an honest answer fits in that and
+is never cut. One whose next chunk (as large as its largest so far) would outgrow the hold
+first holds more of its budgets (twice as much, else what it needs), in one short
+transaction like the reservation's; when the budgets cannot cover it, the answer is cut
+before that chunk, with `budget_exceeded` (streams: the SSE error event; JSON answers, which
 budgeted requests fetch upstream as streams: a 429). Spend thus never passes a budget, and
 an answer that keeps to its `max_tokens` is cut only when it averages more than four bytes
-a token and its budget is nearly used up. An answer whose
-count passes `BYTES_PER_TOKEN` times its output limit has ignored the limit (no tokenizer
-averages that many bytes a token) and is cut as the upstream's fault (502), whatever the
-budget still holds. Settlement then charges the real usage, never more than was held (see
+a token and its budget is nearly used up. An answer whose count passes `BYTES_PER_TOKEN`
+times its output limit has ignored the limit (no tokenizer averages that many bytes a
+token) and is cut as the upstream's fault (502), whatever the budget still holds. Settlement then charges the real usage, never more than was held (see
 `server.pipeline.settle`); a cut answer has no usage report, so it is charged its bounds: the
-prompt's, and the bytes counted (its tokens cannot have been more).
+prompt's, and the bytes counted (its tokens cannot have been more). What the upstream
+generated and the gateway had not yet read when it cut is billed all the same: the count
+can only stop what it has seen.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gate.output_cap")
 MIN_STEP = 256  # tokens held at least per extension, so a long answer needs few writes
 HELD_BYTES_PER_TOKEN = 4  # what a request holds for its output, per token of its limit
+LOOKAHEAD = 64  # held besides: room for the next chunk, so none has to cross the hold
 BYTES_PER_TOKEN = 16  # an honest answer's bytes stay below this many times its tokens
 
 
@@ -57,7 +60,7 @@ def applies(ctx: RequestContext, state: "GatewayState") -> bool:
 
 def held(worst_out: int) -> int:
     """The output tokens a budgeted request holds when it is admitted."""
-    return min(CAP, worst_out * HELD_BYTES_PER_TOKEN)
+    return min(CAP, worst_out * HELD_BYTES_PER_TOKEN + LOOKAHEAD) if worst_out else 0
 
 
 class _Choice(msgspec.Struct):
@@ -106,18 +109,25 @@ class OutputCap:
         self.allowance = ctx.held_out  # output tokens held so far
         self.ceiling = max(1, ctx.worst_out) * BYTES_PER_TOKEN
         self.used = 0
+        self.biggest = 0  # the largest chunk so far: the next one is expected no larger
+        self.stop: BudgetExceeded | None = None  # set: pass on this chunk, then end the answer
 
     def add(self, data: bytes) -> None:
-        """Count one chunk; raises when the budgets cannot cover it or it passes the limit."""
-        self.used += output_bytes(data)
-        if self.used <= self.allowance:
+        """Count one chunk. Raises when the count passed the limit, or the hold (this chunk is
+        not passed on); sets `stop` when the budgets cannot cover one more chunk (this one is
+        passed on, then the answer ends): cutting before the hold is full keeps what the
+        upstream generates meanwhile within what was held."""
+        n = output_bytes(data)
+        self.used += n
+        self.biggest = max(self.biggest, n)
+        if self.used + self.biggest <= self.allowance:
             return
         if self.used > self.ceiling:
             self.ctx.cut_at = self.used
             name = self.ctx.target.provider.name if self.ctx.target is not None else "?"
             raise UpstreamBadResponse(f"upstream '{name}' ignored the output limit (max_tokens): its "
                                       f"answer passed {self.ceiling} bytes and was cut.")
-        self._extend(self.used - self.allowance)
+        self._extend(self.used + self.biggest - self.allowance)
 
     def _inflight(self) -> budget_store.InFlight:
         p = self.ctx.principal
@@ -127,7 +137,7 @@ class OutputCap:
     def _extend(self, need: int) -> None:
         ctx, settings = self.ctx, self.state.settings.budgets
         price = ctx.target.price_out if ctx.target is not None else 0.0
-        big = min(max(self.allowance, need, MIN_STEP), self.ceiling - self.allowance)
+        big = max(need, min(max(self.allowance, MIN_STEP), self.ceiling + self.biggest - self.allowance))
         for step in dict.fromkeys((big, min(big, 4 * need), need)):
             usd = step * price / 1_000_000
             try:
@@ -143,4 +153,6 @@ class OutputCap:
                 ctx.reserved_tokens += step
                 return
         ctx.cut_at = self.used
-        raise BudgetExceeded("The answer reached what its budget allows and was cut.")
+        self.stop = BudgetExceeded("The answer reached what its budget allows and was cut.")
+        if self.used > self.allowance:
+            raise self.stop

@@ -28,19 +28,21 @@ class OverBudgetLimit(InvalidRequest):
 def never_fits(ctx: RequestContext, budgets: list[budget_store.Budget], usd: float, tokens: int,
                price_in: float, price_out: float) -> OverBudgetLimit | None:
     """The refusal for a worst case over some budget's whole limit (even with nothing spent)."""
-    # Each token of max_tokens is held once per answer, and four times over for output_cap.
+    # Each token of max_tokens is held once per answer, and four times over for output_cap,
+    # which holds its lookahead besides.
     worst_in, held = ctx.worst_in or 0, ctx.held_out or ctx.worst_out
     choices = ctx.answers * (output_cap.HELD_BYTES_PER_TOKEN if ctx.held_out else 1)
+    fixed = output_cap.LOOKAHEAD if ctx.held_out else 0
     over: list[tuple[str, str, budget_store.Budget]] = []
     rooms: list[int] = []  # the largest max_tokens each exceeded limit allows
     for b in budgets:
         if b.limit_tokens is not None and tokens > b.limit_tokens:
             over.append((f"{tokens} tokens", f"{b.limit_tokens} tokens", b))
-            rooms.append((b.limit_tokens - worst_in) // choices)
+            rooms.append((b.limit_tokens - worst_in - fixed) // choices)
         if b.limit_usd is not None and usd > b.limit_usd + 1e-12:
             over.append((f"${usd:.6g}", f"${b.limit_usd:.6g}", b))
             left = b.limit_usd - worst_in * price_in / 1_000_000
-            rooms.append(math.floor(left * 1_000_000 / price_out / choices) if price_out > 0 else 0)
+            rooms.append(math.floor((left * 1_000_000 / price_out - fixed) / choices) if price_out > 0 else 0)
     if not over:
         return None
     worst, limit, b = over[0]

@@ -173,6 +173,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
             if ctx.ttfb_ms is None and (guard.delivered if guard is not None else text):
                 ctx.ttfb_ms = ctx.elapsed_ms()  # time to first token: the first text the client gets
             yield event(data)
+            if cap is not None and cap.stop is not None:
+                raise cap.stop
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
                 f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]

@@ -123,7 +123,7 @@ async def test_a_model_can_opt_out(client):
 
 
 async def test_hits_cost_no_budget(client, settings):
-    key = make_key(settings.database.path, "thrifty", budget_tokens=170)  # holds 138 + 4 * 5 (+10), real 13
+    key = make_key(settings.database.path, "thrifty", budget_tokens=230)  # holds 138 + 84, real 13
     headers = {"Authorization": f"Bearer {key}"}
     body = ask("VPN setup?", max_tokens=5)
     first = await client.post("/v1/chat/completions", json=body, headers=headers)

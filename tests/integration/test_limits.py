@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+
+import pytest
 import re
 
 from server import admin_ops
@@ -15,6 +17,16 @@ from tests.integration.test_proxy import events, ledger_rows
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 WORST_HI = 2 + 4 + 16 + 64  # CHAT's prompt at most: "hi", "user", the message, the template
+
+
+def held(max_tokens: int) -> int:
+    """What a budgeted request holds for its output: 4 bytes a token, and a chunk's lookahead."""
+    return 4 * max_tokens + 64
+
+
+@pytest.fixture
+def config_extra(fake) -> str:
+    return '[models.endless]\nroute = ["fake:endless"]\n'
 
 
 def auth(key: str) -> dict:
@@ -30,7 +42,7 @@ def spent(settings) -> list:
 
 
 async def test_a_token_budget_stops_exactly_and_settles_to_real_usage(client, settings):
-    key = make_key(settings.database.path, "budgeted", budget_tokens=200, period="daily")
+    key = make_key(settings.database.path, "budgeted", budget_tokens=400, period="daily")
     used, statuses = 0, []
     for _ in range(40):
         r = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": 10, **CHAT},
@@ -44,11 +56,11 @@ async def test_a_token_budget_stops_exactly_and_settles_to_real_usage(client, se
     assert err["type"] == "insufficient_quota" and err["code"] == "budget_exceeded"
     assert "budgeted" in err["message"] and "resets" in err["message"]
     (status,) = spent(settings)
-    assert status.spent_tokens == used <= 200
+    assert status.spent_tokens == used <= 400
     assert status.reserved_tokens == 0  # nothing held once every request settled
     # What one more request holds no longer fits: its prompt's bound (2 + 4 bytes, 16 for the
-    # message, 64 for the template) and four bytes a token of its output limit.
-    assert used + WORST_HI + 4 * 10 > 200
+    # message, 64 for the template) and its output's hold.
+    assert used + WORST_HI + held(10) > 400
 
 
 def suggested_max_tokens(message: str) -> int:
@@ -59,7 +71,7 @@ def suggested_max_tokens(message: str) -> int:
 
 async def test_a_worst_case_over_the_whole_token_budget_says_so_and_no_wait_helps(client, settings):
     key = make_key(settings.database.path, "small", budget_tokens=200, period="monthly")
-    # No max_tokens: the prompt's bound (86) and 4 x the gateway's default of 50 never fit 200.
+    # No max_tokens: the prompt's bound (86) and the hold for the default of 50 never fit 200.
     r = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
     assert r.status_code == 400 and "retry-after" not in r.headers
     err = r.json()["error"]
@@ -79,13 +91,13 @@ async def test_a_worst_case_over_the_whole_token_budget_says_so_and_no_wait_help
 
 
 async def test_a_worst_case_over_the_whole_usd_budget_names_the_max_tokens_that_fit(client, settings):
-    # $1 / $2 per million tokens in / out: 4 x 50 default output tokens alone cost $0.0004; the
-    # advice (9) holds 86 + 4 * 9 tokens, room for the fake's 30 bytes of answer.
-    key = make_key(settings.database.path, "cents", budget_usd=0.00016, period="daily")
+    # $1 / $2 per million tokens in / out: the hold for 50 default output tokens alone costs
+    # $0.0005; the advice (10) holds 86 + 4 * 10 + 64 tokens, room for the fake's 30 bytes.
+    key = make_key(settings.database.path, "cents", budget_usd=0.0003, period="daily")
     r = await client.post("/v1/chat/completions", json={"model": "ok", **CHAT}, headers=auth(key))
     assert r.status_code == 400 and "retry-after" not in r.headers
     err = r.json()["error"]
-    assert err["code"] == "request_exceeds_budget" and "$0.0001" in err["message"]
+    assert err["code"] == "request_exceeds_budget" and "$0.0003" in err["message"]
     room = suggested_max_tokens(err["message"])
     fits = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": room, **CHAT},
                              headers=auth(key))
@@ -94,7 +106,7 @@ async def test_a_worst_case_over_the_whole_usd_budget_names_the_max_tokens_that_
 
 async def test_a_refusal_that_fits_later_keeps_retry_after(client, settings):
     key = make_key(settings.database.path, "later", budget_tokens=300, period="monthly")
-    body = {"model": "ok", "max_tokens": 20, **CHAT}  # holds 86 + 4 * 20 of 300, 13 tokens used each
+    body = {"model": "ok", "max_tokens": 20, **CHAT}  # holds 86 + 144 of 300, 13 tokens used each
     for _ in range(20):
         r = await client.post("/v1/chat/completions", json=body, headers=auth(key))
         if r.status_code != 200:
@@ -116,30 +128,30 @@ async def test_the_gateway_caps_output_for_budgeted_keys(client, settings, fake)
 
 
 async def test_a_stream_is_cut_when_its_budget_cannot_hold_its_output(client, settings):
-    # The fake ignores max_tokens (2) and sends 30 bytes in six pieces. The request holds
-    # 86 + 4 * 2 = 94 tokens; the budget has 6 more, so the count of bytes may grow to 14.
-    key = make_key(settings.database.path, "streamer", budget_tokens=WORST_HI + 8 + 6, period="daily")
+    # The fake ignores max_tokens (4) and streams 64 bytes a chunk. The request holds 86 +
+    # 4 * 4 + 64 = 166 tokens; the budget has 6 more: the first chunk fits, a second would not.
+    budget = WORST_HI + held(4) + 6
+    key = make_key(settings.database.path, "streamer", budget_tokens=budget, period="daily")
     r = await client.post("/v1/chat/completions", headers=auth(key),
-                          json={"model": "ok", "stream": True, "max_tokens": 2, **CHAT})
+                          json={"model": "endless", "stream": True, "max_tokens": 4, **CHAT})
     data = events(r.text)
     assert "[DONE]" not in data
     assert json.loads(data[-1])["error"]["code"] == "budget_exceeded"
     texts = [json.loads(d)["choices"][0]["delta"].get("content") or "" for d in data[:-1]]
-    # "Hello", " from", " the" (14 bytes) went through; " fake" would have passed 14.
-    assert "".join(texts) == "Hello from the"
+    assert "".join(texts) == "a" * 64  # cut before the second chunk, not after it
     (row,) = await ledger_rows(client, settings, 1)
-    assert row.status == 429 and row.output_tokens > 0
+    assert row.status == 429 and row.output_tokens == 64 and row.usage_estimated
     (status,) = spent(settings)
-    assert status.spent_tokens <= WORST_HI + 8 + 6 and status.reserved_tokens == 0
+    assert status.spent_tokens == WORST_HI + 64 <= budget and status.reserved_tokens == 0
 
 
 async def test_a_team_budget_is_shared_by_its_keys(client, settings):
     conn = store_db.connect(settings.database.path)
-    admin_ops.create_team(conn, parse_settings(""), admin_ops.TeamSpec("ml", budget_tokens=130))
+    admin_ops.create_team(conn, parse_settings(""), admin_ops.TeamSpec("ml", budget_tokens=190))
     conn.close()
     a = make_key(settings.database.path, "a", team="ml")
     b = make_key(settings.database.path, "b", team="ml")
-    body = {"model": "ok", "max_tokens": 6, **CHAT}  # holds 86 + 4 * 6 = 110, real use 13
+    body = {"model": "ok", "max_tokens": 6, **CHAT}  # holds 86 + 88 = 174, real use 13
     assert (await client.post("/v1/chat/completions", json=body, headers=auth(a))).status_code == 200
     assert (await client.post("/v1/chat/completions", json=body, headers=auth(b))).status_code == 200
     third = await client.post("/v1/chat/completions", json=body, headers=auth(a))
