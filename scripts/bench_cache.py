@@ -67,7 +67,7 @@ def semantic(entries: int, queries: int, cpu: int | None, embedder_path: str | N
     from server.cache import store
     from server.cache.bitindex import BitIndex, quantize
     from server.cache.embedder import Embedder
-    from server.cache.gguf_convert import default_models_dir, ensure_embedder
+    from cli.tools.gguf_convert import default_models_dir, ensure_embedder
     from server.store import db
 
     if cpu is not None:

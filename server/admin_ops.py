@@ -6,6 +6,8 @@ plain Structs; failures are `OpError`s with a message fit for the operator.
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from server.periods import PeriodError, normalize
@@ -55,20 +57,32 @@ class TeamSpec(msgspec.Struct, forbid_unknown_fields=True):
     period: str = "monthly"
 
 
+# Sane upper bounds: far above any real site's needs, and well inside what SQLite's 64-bit
+# integers and the budget arithmetic hold (a larger value is a typo or an attack: 400).
+MAX_RPM = 10**9
+MAX_TPM = 10**12
+MAX_BUDGET_TOKENS = 10**15
+MAX_BUDGET_USD = 10**9
+MAX_EXPIRES_AT = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
 def _check_limits(usd: float | None, tokens: int | None, period: str) -> str:
     if usd is not None and usd < 0:
         raise OpError("a budget in USD cannot be negative")
-    if tokens is not None and tokens < 1:
-        raise OpError("a token budget must be at least 1")
+    if usd is not None and not usd <= MAX_BUDGET_USD:  # also NaN
+        raise OpError(f"a budget in USD must be at most {MAX_BUDGET_USD:,}")
+    _count("a token budget", tokens, MAX_BUDGET_TOKENS)
     try:
         return normalize(period)
     except PeriodError as exc:
         raise OpError(str(exc)) from None
 
 
-def _positive(name: str, value: int | None) -> None:
+def _count(name: str, value: int | None, high: int) -> None:
     if value is not None and value < 1:
         raise OpError(f"{name} must be at least 1")
+    if value is not None and value > high:
+        raise OpError(f"{name} must be at most {high:,}")
 
 
 def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
@@ -76,8 +90,10 @@ def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
     if unknown:
         raise OpError(f"unknown models: {', '.join(unknown)} "
                       f"(configured: {', '.join(sorted(settings.models)) or 'none'})")
-    _positive("rpm", spec.rpm)
-    _positive("tpm", spec.tpm)
+    _count("rpm", spec.rpm, MAX_RPM)
+    _count("tpm", spec.tpm, MAX_TPM)
+    if spec.expires_at is not None and not (math.isfinite(spec.expires_at) and 0 <= spec.expires_at <= MAX_EXPIRES_AT):
+        raise OpError("expires_at must be a Unix time before the year 10000")
     if spec.guardrails and spec.guardrails not in settings.guardrails.policies:
         raise OpError(f"no guardrail policy '{spec.guardrails}' in [guardrails.policies] "
                       f"(configured: {', '.join(sorted(settings.guardrails.policies)) or 'none'})")
@@ -134,7 +150,7 @@ def set_budget(conn, settings: Settings, spec: BudgetSpec) -> list[budget_store.
         raise OpError("give a limit in USD, in tokens, or both")
     period = _check_limits(spec.usd, spec.tokens, spec.period)
     soft = settings.budgets.soft_pct if spec.soft_pct is None else spec.soft_pct
-    if not 0 < soft <= 1:
+    if not 0 < soft <= 1:  # also false for NaN
         raise OpError("the soft threshold must be in (0, 1]")
     owner = _key(conn, spec.owner).id if spec.scope == "key" else _team(conn, spec.owner).id
     budget_store.set_budget(conn, spec.scope, owner, usd=spec.usd, tokens=spec.tokens, period=period, soft_pct=soft)
@@ -148,7 +164,7 @@ def remove_budget(conn, scope: str, ref: str) -> None:
 
 
 def set_rate_limits(conn, ref: str, rpm: int | None, tpm: int | None) -> key_store.KeyInfo:
-    _positive("rpm", rpm)
-    _positive("tpm", tpm)
+    _count("rpm", rpm, MAX_RPM)
+    _count("tpm", tpm, MAX_TPM)
     _key(conn, ref)
     return key_store.set_limits(conn, ref, rpm=rpm, tpm=tpm)

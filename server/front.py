@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from litestar import Litestar
 
 from server import pipeline
@@ -14,6 +16,7 @@ from server.http import (
     internal_error,
     send_json,
     send_stream,
+    unreadable_body,
 )
 
 HOT = {
@@ -49,6 +52,12 @@ class Gateway:
         except GatewayError as error:
             out = error_out(error, pipeline.request_id(scope))
         except ClientGone:
+            # granian reports a malformed chunked body exactly like a client that left; without
+            # an answer it would send its own plain-text 500. To a client that left, this 400
+            # goes nowhere.
+            out = error_out(unreadable_body(), pipeline.request_id(scope))
+            with contextlib.suppress(Exception):
+                await send_json(send, out)
             return
         except Exception as exc:  # a bug: logged with its traceback, a short 500 to the client
             out = internal_error(exc, pipeline.request_id(scope))

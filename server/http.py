@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import BodyTooLarge, GatewayError, InternalError, render
+from server.errors import BodyTooLarge, GatewayError, InternalError, InvalidRequest, render
 
 log = logging.getLogger("gate")
 
@@ -22,7 +23,13 @@ Scope = dict[str, Any]
 
 
 class ClientGone(Exception):
-    """The client closed the connection before the whole body arrived."""
+    """The client closed the connection before the whole body arrived (granian says the same
+    of a malformed chunked body)."""
+
+
+def unreadable_body() -> InvalidRequest:
+    return InvalidRequest("The request body could not be read: its chunked encoding is malformed "
+                          "or the connection closed before it ended.", code="body_unreadable")
 
 
 class Incoming:
@@ -77,8 +84,16 @@ class StreamOut:
 
 def _raw_headers(headers: dict[str, str], content_type: bytes) -> list[tuple[bytes, bytes]]:
     out = [(b"content-type", content_type)]
-    out.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    out.extend((k.lower().encode("ascii"), _header_value(v)) for k, v in headers.items())
     return out
+
+
+def _header_value(value: str) -> bytes:
+    """Printable ASCII as it is; anything else (an upstream model named in another script, a
+    control character) percent-encoded, so no name can break the answer or add a header."""
+    if value.isascii() and value.isprintable():
+        return value.encode("ascii")
+    return urllib.parse.quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~").encode("ascii")
 
 
 async def send_json(send, out: JsonOut) -> None:

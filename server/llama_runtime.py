@@ -197,6 +197,15 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate"
 
 
+def models_dir() -> Path:
+    """Where built models are kept (the embedder GGUF, models assembled from packages):
+    $GATE_MODELS_DIR, else $XDG_CACHE_HOME/gate/models, else ~/.cache/gate/models."""
+    env = os.environ.get("GATE_MODELS_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate" / "models"
+
+
 def _read(cache_file: Path, signature: str) -> dict:
     try:
         record = json.loads(cache_file.read_text())

@@ -114,6 +114,14 @@ class Batch:
             "ON CONFLICT(name, labels) DO UPDATE SET value = value + excluded.value", self.rows())
 
 
+def write_batch(conn: apsw.Connection, rows: list[LedgerRow], traces: list[Trace | None]) -> None:
+    """The ledger writer's hook: one batch's counts, inside the batch's transaction."""
+    counts = Batch()
+    for row, trace in zip(rows, traces, strict=True):
+        counts.add(row, trace)
+    counts.write(conn)
+
+
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"', re.S)
 _UNESCAPE = re.compile(r"\\(.)", re.S)
 

@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Meta
 
 from server.guardrails.config import GuardrailSettings
+from server.settings_types import SECRET_REF_PATTERN, Name, Port, Positive, PositiveFloat, Price, SecretRef
+from server.settings_types import Strict as _Strict
+# Providers and models live in their own module; imported back, so every name is still here.
+from server.settings_upstreams import (
+    LlamaCppProvider,
+    ModelSettings,
+    OpenAIProvider,  # noqa: F401 (used through server.settings)
+    ProviderSettings,
+)
 
 DEFAULT_CONFIG = "gateway.toml"
-_SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
-SecretRef = Annotated[str, Meta(pattern=_SECRET_REF, description="env:NAME or file:PATH")]
-Port = Annotated[int, Meta(ge=1, le=65535)]
-Positive = Annotated[int, Meta(ge=1)]
-PositiveFloat = Annotated[float, Meta(gt=0)]
-Price = Annotated[float, Meta(ge=0)]
-Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class ConfigError(Exception):
@@ -48,10 +50,6 @@ class Secret:
         return "Secret('***')"
 
     __str__ = __repr__
-
-
-class _Strict(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    pass
 
 
 class ServerSettings(_Strict):
@@ -76,48 +74,6 @@ class AdminSettings(_Strict):
 class LedgerSettings(_Strict):
     flush_interval_ms: Positive = 200
     batch_size: Positive = 500
-
-
-class OpenAIProvider(_Strict, tag="openai", tag_field="kind"):
-    """Any OpenAI-compatible server: vLLM, llama.cpp server, TGI, Ollama, OpenAI, Azure."""
-
-    url: Annotated[str, Meta(pattern=r"^https?://")]
-    api_key: SecretRef | None = None
-    locality: Literal["local", "cloud"] = "local"
-    connect_timeout_s: PositiveFloat = 5.0
-    # Until the response headers (JSON) or the first event (streams: time to first token).
-    first_byte_timeout_s: PositiveFloat = 60.0
-    timeout_s: PositiveFloat | None = None
-    # Tokens (prompt + output) the model behind it takes; a request that cannot fit skips it.
-    context_window: Positive | None = None
-    # Poll the server for health and load (vLLM / llama.cpp server /metrics); default: local ones.
-    health_checks: bool | None = None
-    # Extra headers sent upstream (e.g. Azure's api-key scheme); values are secret refs.
-    headers: dict[str, SecretRef] = {}
-    # USD per million tokens; unset: [pricing.models], the shipped table, the site default.
-    price_in: Price | None = None
-    price_out: Price | None = None
-
-
-class LlamaCppProvider(_Strict, tag="llamacpp", tag_field="kind"):
-    """A GGUF model run in this process by llama-cpp-python.
-
-    `model` is a path to a .gguf file (relative to gateway.toml) or `pypi:PACKAGE` for a
-    model shipped as a PyPI package with an `assemble(path)` function.
-    """
-
-    model: str
-    locality: Literal["local"] = "local"
-    chat_format: Literal["gemma", "chatml"] = "gemma"
-    n_ctx: Positive = 2048
-    n_threads: Positive | None = None
-    max_tokens: Positive = 256
-    embedding: bool = False
-    price_in: Price | None = None
-    price_out: Price | None = None
-
-
-ProviderSettings = OpenAIProvider | LlamaCppProvider
 
 
 class ModelPrice(_Strict):
@@ -148,25 +104,6 @@ class BudgetSettings(_Strict):
     soft_pct: Annotated[float, Meta(gt=0, le=1)] = 0.8
     # Budget events are posted here as JSON (a local receiver; optional).
     webhook: Annotated[str, Meta(pattern=r"^https?://")] | None = None
-
-
-TargetSpec = Annotated[str, Meta(pattern=r"^[^:\s]+:.+$")]
-
-
-class ModelSettings(_Strict):
-    # Tiers tried in order. An entry is one target, "provider:upstream-model", or a list of
-    # targets that share the load (a tier).
-    route: Annotated[list[TargetSpec | list[TargetSpec]], Meta(min_length=1)]
-    # How a tier spreads its load: the least busy target (by the load the servers report and
-    # the requests in flight), or at random by `weights`.
-    balance: Literal["least_busy", "weighted"] = "least_busy"
-    weights: dict[str, Annotated[float, Meta(gt=0)]] = {}
-    description: str = ""
-    cache: bool = True
-    guardrails: str | None = None  # a named policy of [guardrails.policies]
-
-    def tiers(self) -> list[list[str]]:
-        return [[entry] if isinstance(entry, str) else list(entry) for entry in self.route]
 
 
 class RoutingSettings(_Strict):
@@ -200,7 +137,7 @@ class CacheSettings(_Strict):
     max_temperature: Annotated[float, Meta(ge=0)] = 0.5
     cache_tools: bool = False
     cache_per_user: bool = False
-    # The embedding model: a .gguf path, or unset to build all-MiniLM-L6-v2 from its package.
+    # The embedding model: a .gguf path, or unset for all-MiniLM-L6-v2 as the set-up built it.
     embedder: str | None = None
     # Where the bit vectors are searched: a copy in each worker's memory (~1 ms at 100k
     # entries, ~60 bytes per entry), or sqlite-vec's vec0 table in the file (3-7 ms at 100k).
@@ -278,7 +215,7 @@ def _key_path(message: str) -> tuple[str, str]:
 
 
 _FRIENDLY = {
-    _SECRET_REF: "a secret reference 'env:NAME' or 'file:PATH' (never the secret itself)",
+    SECRET_REF_PATTERN: "a secret reference 'env:NAME' or 'file:PATH' (never the secret itself)",
     r"^https?://": "an http:// or https:// URL",
     r"^[^:\s]+:.+$": "a target 'provider:upstream-model'",
 }

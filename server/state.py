@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import apsw
 
-from server import reload
+from server import metrics, reload
 from server.alerts import Alerts
 from server.auth_cache import AuthCache
 from server.cache.service import Cache
@@ -79,6 +79,7 @@ class GatewayState:
         writer_conn = db.connect(path, busy_timeout_ms=settings.database.busy_timeout_ms, migrate=False)
         ledger = LedgerWriter(writer_conn, flush_interval_ms=settings.ledger.flush_interval_ms,
                               batch_size=settings.ledger.batch_size)
+        ledger.on_batch = metrics.write_batch  # counters and histograms, with each batch
         session = new_session()
         topo = await topology.build(settings, session)
         cache = Cache(settings.cache, path, settings.database.busy_timeout_ms)

@@ -18,9 +18,9 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.context import console, err_console, esc, fail, print_json
-from server.bundles import BundleError, archive, sign
-from server.bundles import install as releases
-from server.bundles import recipe as recipes
+from bundles import BundleError, archive, sign
+from bundles import install as releases
+from bundles import recipe as recipes
 
 app = typer.Typer(help="Signed offline bundles: make, check, install, roll back.", no_args_is_help=True)
 

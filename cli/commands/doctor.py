@@ -20,7 +20,7 @@ def doctor(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check the config, the SQLite file, sqlite-vec, the embedder, upstreams and disk space."""
-    from server import doctor as checks
+    from cli import doctor as checks
 
     g = globals_(ctx)
     if not json_out:

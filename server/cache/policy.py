@@ -119,6 +119,11 @@ def _float(value: str | None) -> float | None:
 # cache (noted on its trace), and an answer holding any is not written.
 
 
+# The guardrails check longer texts in a helper process; the cache's screen runs inline, so
+# it stops here (a 3.6 MB question would otherwise stall the worker for seconds).
+SCREEN_MAX_CHARS = 16_384
+
+
 @lru_cache(maxsize=1)
 def builtin_scanner() -> "Scanner":
     """Every built-in detector (used when guardrails are off), compiled once."""
@@ -128,7 +133,10 @@ def builtin_scanner() -> "Scanner":
 
 
 def found(scanner: "Scanner", text: str) -> dict[str, int]:
-    """What the scanner finds in text: kind -> count (never the values)."""
+    """What the scanner finds in text: kind -> count (never the values). A text too long to
+    screen on the event loop (server.guardrails.offload) counts as unchecked: not kept."""
+    if len(text) > SCREEN_MAX_CHARS:
+        return {"unchecked": 1}
     kinds: dict[str, int] = {}
     try:
         findings = scanner.scan(text)

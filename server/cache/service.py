@@ -68,10 +68,10 @@ class Cache:
         if not (self.settings.enabled and self.settings.semantic):
             return
         try:
-            from server.cache.embedder import Embedder
-            from server.cache.gguf_convert import default_models_dir, ensure_embedder
+            from server.cache.embedder import Embedder, built_path
 
-            path = Path(self.settings.embedder) if self.settings.embedder else ensure_embedder(default_models_dir())
+            # Only loaded: the set-up converts it (scripts/build-embedder), serving never does.
+            path = Path(self.settings.embedder) if self.settings.embedder else built_path()
             # One thread: the event loop needs the other core (two threads measured 10x slower
             # on a busy 2-core host).
             self._embedder = Embedder(path, n_threads=1)

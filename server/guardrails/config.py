@@ -33,6 +33,9 @@ class GuardrailPolicy(Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     validate_json: bool = True
     # A check that fails unexpectedly: refuse the request (closed) or let it pass (open).
     fail: Literal["open", "closed"] = "closed"
+    # How long the input checks of one request may take (large texts run in a helper
+    # process, off the event loop); longer counts as a failed check (see `fail`).
+    scan_timeout_s: Annotated[float, Meta(gt=0, le=600)] = 30.0
 
 
 class GuardrailSettings(GuardrailPolicy, frozen=True, forbid_unknown_fields=True, kw_only=True):

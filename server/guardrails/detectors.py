@@ -142,7 +142,29 @@ class Scanner:
 
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
-    """Keep the longest (then most specific, then earliest) of any overlapping findings."""
+    """Keep the longest (then most specific, then earliest) of any overlapping findings.
+
+    Findings are first split into clusters that overlap among themselves (one sweep by
+    start); a choice in one cluster never touches another, so the ranking runs per cluster
+    and a text with a million findings costs O(n log n), not O(n^2)."""
+    by_start = sorted(findings, key=lambda f: (f.start, f.end))
+    kept: list[Finding] = []
+    cluster: list[Finding] = []
+    reach = -1
+    for f in by_start:
+        if cluster and f.start >= reach:
+            kept.extend(_resolve_cluster(cluster))
+            cluster = []
+        cluster.append(f)
+        reach = max(reach, f.end) if len(cluster) > 1 else f.end
+    if cluster:
+        kept.extend(_resolve_cluster(cluster))
+    return kept
+
+
+def _resolve_cluster(findings: list[Finding]) -> list[Finding]:
+    if len(findings) == 1:
+        return findings
     ranked = sorted(
         findings,
         key=lambda f: (f.start - f.end, _SPECIFICITY.get(f.kind, _CUSTOM_SPECIFICITY), f.start),

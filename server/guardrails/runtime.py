@@ -21,6 +21,7 @@ BUILTIN = ("email", "phone", "card", "iban", "ssn", "ip", "secret")
 WINDOW = 96  # how far back a stream looks for the start of a value still arriving
 # Characters with which personal data and secrets begin or that they contain; prose without
 # them streams on at once (only the word still being written is held back).
+_BLANK = re.compile(r"[ \n\t]")
 SUSPICIOUS = re.compile(r"[0-9@+]|-----|eyJ|AKIA|ASIA|ghp_|gho_|ghs_|github_pat_|xox|sk-|sk_|AIza")
 
 
@@ -115,6 +116,7 @@ class OutputGuard:
         self.leaks: dict[str, int] = {}
         self._restorer = StreamRestorer(self.mapping) if self.mapping else None
         self._buf = ""
+        self._held = 0  # what the last scan held back, in characters
 
     @property
     def active(self) -> bool:
@@ -129,7 +131,13 @@ class OutputGuard:
         if self._restorer is not None:
             delta = self._restorer.feed(delta)
         self._buf += delta
+        # Text without a blank cannot move the cut forward (it ends at the word being written),
+        # so rescanning the held text for it is skipped until it has doubled: a long run
+        # without blanks (digits, base64) costs O(n) in all, not one scan of it per delta.
+        if len(self._buf) < 2 * self._held + 64 and not _BLANK.search(delta):
+            return ""
         out, self._buf = self._redact(self._buf, final=False)
+        self._held = len(self._buf)
         return out
 
     def flush(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from server.errors import Unauthorized
@@ -15,13 +16,18 @@ _MISSING = ("Missing API key: send 'Authorization: Bearer <key>' with a key made
 _INVALID = "Invalid API key: it is unknown, revoked or expired."
 
 
+# Exactly "Bearer", one space, the token: one run of visible ASCII characters. The scheme is
+# case-insensitive (RFC 7235); anything else (two spaces, a tab, whitespace around the token,
+# control or non-ASCII characters) is not a bearer token, so every header parses one way.
+_BEARER = re.compile(r"(?i:bearer) ([\x21-\x7e]+)")
+
+
 def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
     if not header:
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    match = _BEARER.fullmatch(header)
+    return match.group(1) if match else None
 
 
 async def stage(ctx: RequestContext, state: GatewayState) -> None:

@@ -8,19 +8,22 @@ What was found is noted on the ledger row and the trace, never the values themse
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from server.errors import InvalidRequest, ServiceUnavailable
-from server.guardrails.runtime import OutputGuard, inspect_input
+from server.guardrails.offload import OFFLOAD
+from server.guardrails.runtime import OutputGuard
 from server.pipeline.context import RequestContext
 from server.wire import VIEW_DECODERS, encode
 
 if TYPE_CHECKING:
     from server.state import GatewayState
 
+log = logging.getLogger("gate")
 USER_ROLES = {"user", "tool", "function"}
 
 
@@ -87,9 +90,11 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     guard = state.topology.guards.get(name) or state.topology.guards[None]
     ctx.guard = guard
     texts = _Texts(ctx)
-    try:
-        verdict = inspect_input(guard, texts.texts, texts.user)
-    except (ValueError, RuntimeError, re.error) as exc:  # a detector failed on this input
+    try:  # large texts in a helper process, off the event loop, within a deadline
+        verdict = await OFFLOAD.inspect(guard, texts.texts, texts.user)
+    except (ValueError, RuntimeError, re.error) as exc:  # a detector failed (or timed out: ScanTimeout)
+        # The type only: a detector's message may quote the text it failed on.
+        log.warning("request %s: guardrail check failed: %s", ctx.request_id, type(exc).__name__)
         if guard.policy.fail == "closed":
             raise ServiceUnavailable("A guardrail check failed on this request; it was not sent "
                                      "(the policy fails closed).", code="guardrail_failed") from None

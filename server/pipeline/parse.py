@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from server import json_limits
 from server.errors import BodyTooLarge, InvalidRequest
 from server.pipeline.context import RequestContext
 from server.wire import VIEW_DECODERS, ChatView, decode_fields
@@ -40,6 +41,7 @@ async def stage(ctx: RequestContext, state: GatewayState) -> None:
         raise InvalidRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
         ctx.fields = decode_fields(body)
+        json_limits.check(body)
         view = VIEW_DECODERS[ctx.op](body)
     except msgspec.ValidationError as exc:
         param, message = _param(str(exc))
@@ -49,6 +51,11 @@ async def stage(ctx: RequestContext, state: GatewayState) -> None:
                              param=param) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    except json_limits.JsonLimitError as exc:
+        raise InvalidRequest(f"request body is not accepted: {exc}", code="json_limit") from None
+    except RecursionError:  # msgspec gives up at about 1,000 levels, before the depth check
+        raise InvalidRequest(f"request body is not accepted: JSON nested deeper than "
+                             f"{json_limits.MAX_DEPTH} levels", code="json_limit") from None
     if isinstance(view, ChatView) and not view.messages:
         raise InvalidRequest("'messages' must not be empty", param="messages")
     ctx.view = view

@@ -23,18 +23,12 @@ from server.errors import (
     Unsupported,
     UpstreamUnavailable,
 )
+from server.llama_runtime import models_dir
 from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
 from server.providers.embeddings import encoded
 from server.settings import LlamaCppProvider as LlamaSettings
 from server.wire import ChatView, CompletionView, EmbeddingView, Usage, encode
-
-
-def models_dir() -> Path:
-    env = os.environ.get("GATE_MODELS_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate" / "models"
 
 
 def resolve_model_path(model: str) -> Path:

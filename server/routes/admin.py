@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import math
+import re
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.exceptions import InternalServerException
 
-from server import admin_ops
+from server import admin_ops, json_limits
 from server.cache import store as cache_store
 from server.errors import InvalidRequest, NotFound, Unauthorized
+from server.http import unreadable_body
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
 from server.providers.health import check_all
@@ -40,14 +44,32 @@ def _json(request: Request, value: object, status: int = 200) -> Response:
                     headers={"x-gate-request-id": request_id(request.scope)})
 
 
-def _number(request: Request, name: str, default: float | None) -> float | None:
+MAX_LIMIT = 1000  # rows a listing returns at most
+MAX_WINDOW_S = 3600
+_INT = re.compile(r"-?\d{1,18}")
+_NUMBER = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A query parameter that must be a whole number in [low, high] (else 400)."""
     value = request.query_params.get(name)
     if value is None:
         return default
-    try:
-        return float(value)
-    except ValueError:
-        raise InvalidRequest(f"query parameter '{name}' must be a number", param=name) from None
+    if _INT.fullmatch(value) is None or not low <= int(value) <= high:
+        raise InvalidRequest(f"query parameter '{name}' must be a whole number from {low} to {high}",
+                             param=name)
+    return int(value)
+
+
+def _time(request: Request, name: str) -> float | None:
+    """A query parameter that must be a finite number (a Unix time), else 400."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    number = float(value) if _NUMBER.fullmatch(value) else math.nan
+    if not math.isfinite(number):
+        raise InvalidRequest(f"query parameter '{name}' must be a finite number (a Unix time)", param=name)
+    return number
 
 
 def _key_op(fn, *args):
@@ -71,9 +93,17 @@ async def create_key(request: Request) -> Response:
 
 async def _spec(request: Request, kind: type):
     try:
-        return msgspec.json.decode(await request.body(), type=kind)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        body = await request.body()
+    except InternalServerException:  # Litestar's word for a body that ended early or is malformed
+        raise unreadable_body() from None
+    try:
+        spec = msgspec.json.decode(body, type=kind)
+        json_limits.check(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, json_limits.JsonLimitError) as exc:
         raise InvalidRequest(f"invalid request: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest(f"invalid request: JSON nested deeper than {json_limits.MAX_DEPTH} levels") from None
+    return spec
 
 
 def _op(fn, *args):
@@ -130,7 +160,7 @@ async def remove_budget(request: Request) -> Response:
 @get("/events")
 async def events(request: Request) -> Response:
     state = _state(request)
-    return _json(request, budget_store.events(state.db, int(_number(request, "limit", 50) or 50)))
+    return _json(request, budget_store.events(state.db, _int(request, "limit", 50, 1, MAX_LIMIT)))
 
 
 @get("/keys/{ref:str}")
@@ -155,7 +185,7 @@ async def rotate_key(request: Request) -> Response:
 async def spend(request: Request) -> Response:
     state = _state(request)
     by = request.query_params.get("by", "key")
-    since = _number(request, "since", None)
+    since = _time(request, "since")
     await state.ledger.flush()
     try:
         return _json(request, ledger_store.spend(state.db, by, since))
@@ -166,9 +196,9 @@ async def spend(request: Request) -> Response:
 @get("/requests")
 async def recent(request: Request) -> Response:
     state = _state(request)
-    limit = int(_number(request, "limit", 50))
+    limit = _int(request, "limit", 50, 1, MAX_LIMIT)
     await state.ledger.flush()
-    return _json(request, ledger_store.fetch_rows(state.db, limit=max(1, min(limit, 1000))))
+    return _json(request, ledger_store.fetch_rows(state.db, limit=limit))
 
 
 @get("/providers")
@@ -181,7 +211,7 @@ async def providers(request: Request) -> Response:
 @get("/stats")
 async def stats(request: Request) -> Response:
     state = _state(request)
-    window = int(max(5, min(_number(request, "window", 60) or 60, 3600)))
+    window = _int(request, "window", 60, 5, MAX_WINDOW_S)
     await state.ledger.flush()
     body = await state.ledger.run_in_thread(lambda conn: window_stats(conn, window, state.started_at))
     body["config_error"] = state.config_error  # gate top's status bar shows it
@@ -192,8 +222,8 @@ async def stats(request: Request) -> Response:
 async def traces(request: Request) -> Response:
     state = _state(request)
     await state.ledger.flush()
-    limit = int(max(1, min(_number(request, "limit", 50) or 50, 1000)))
-    return _json(request, trace_store.recent(state.db, limit, _number(request, "after", None)))
+    limit = _int(request, "limit", 50, 1, MAX_LIMIT)
+    return _json(request, trace_store.recent(state.db, limit, _time(request, "after")))
 
 
 @get("/traces/{request_id:str}")
@@ -217,7 +247,7 @@ async def cache_stats(request: Request) -> Response:
 @get("/cache/entries")
 async def cache_entries(request: Request) -> Response:
     state = _state(request)
-    limit = int(_number(request, "limit", 20) or 20)
+    limit = _int(request, "limit", 20, 1, MAX_LIMIT)
     return _json(request, cache_store.inspect(state.db, request.query_params.get("search"), limit))
 
 

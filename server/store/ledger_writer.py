@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import apsw
 
-from server.metrics import Batch
 from server.store import traces as trace_store
 from server.store.ledger import LedgerRow, insert_rows
 
@@ -35,7 +34,9 @@ class LedgerWriter:
         self.on_events: Callable[[list], None] | None = None  # budget alerts from a retried settle
         self._traces: list[trace_store.Trace] = []
         self.exporters: list = []  # called with each written batch of traces (OTLP)
-        self.metrics = True        # add each batch's counts to the metrics table
+        # Called with each batch (its connection, rows and their traces) inside the batch's
+        # transaction: the metrics' counts (server/metrics.py write_batch, set by the state).
+        self.on_batch: Callable[[apsw.Connection, list[LedgerRow], list], None] | None = None
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-ledger")
         self._task: asyncio.Task | None = None
@@ -84,11 +85,8 @@ class LedgerWriter:
                             events += self._settle(row, settle)
                     insert_rows(self._conn, [row for row, _ in unwritten])
                     trace_store.insert(self._conn, traces)
-                    if self.metrics:
-                        counts = Batch()
-                        for row, trace in zip(batch, self._paired(batch, traces), strict=True):
-                            counts.add(row, trace)
-                        counts.write(self._conn)
+                    if self.on_batch is not None:
+                        self.on_batch(self._conn, batch, self._paired(batch, traces))
                 self.written += len(unwritten)
                 break
             except apsw.BusyError:

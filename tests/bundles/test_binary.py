@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server.bundles import build_dir
+from bundles import build_dir
 from tests.bundles.conftest import gate_process
 from tests.fake_upstream import FakeUpstream
 from tests.live.conftest import Gate, live_config

@@ -12,9 +12,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from server.bundles import BundleError, archive, sign
-from server.bundles import manifest as manifest_mod
-from server.bundles import recipe as recipes
+from bundles import BundleError, archive, sign
+from bundles import manifest as manifest_mod
+from bundles import recipe as recipes
 from server.settings import load_settings
 from tests.bundles.conftest import ROOT, create, file_info, gate, gate_process, members, rewrite
 
@@ -342,7 +342,7 @@ def test_old_releases_are_pruned(tmp_path, recipe, keys):
 
 def test_install_refuses_without_room(tmp_path, recipe, keys, monkeypatch):
     """min_disk_bytes from the manifest is checked before anything is written."""
-    from server.bundles import install as install_mod
+    from bundles import install as install_mod
 
     into = tmp_path / "site"
     bundle = create(recipe, keys[0], tmp_path / "v1.gate")

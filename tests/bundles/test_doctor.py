@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from server.doctor import airgap, sockets
-from server.doctor.config import load, parse_allow
+from cli.doctor import airgap, sockets
+from cli.doctor.config import load, parse_allow
 from tests.bundles.conftest import gate
 from tests.fake_upstream import FakeUpstream
 
@@ -64,6 +64,20 @@ def test_a_ready_site_passes(tmp_path, fake, clean_env):
     # the CPU code llama.cpp loaded for this host (the build carries one per x86-64 level)
     assert checks["llama.cpp"]["status"] == "pass" and "AVX" in checks["llama.cpp"]["detail"]
     assert any(name.startswith("disk") and c["status"] == "pass" for name, c in checks.items())
+
+
+def test_doctor_builds_a_missing_embedder(tmp_path, fake, clean_env, monkeypatch):
+    # Serving only loads the embedder; the set-up and `gate doctor` build it.
+    models = tmp_path / "models"
+    monkeypatch.setenv("GATE_MODELS_DIR", str(models))
+    cfg = config(tmp_path, fake.url)
+    cfg.write_text(cfg.read_text().replace("semantic = false", "semantic = true"))
+    code, checks = doctor(cfg)
+    assert checks["embedder"]["status"] == "pass", checks["embedder"]
+    assert "all-minilm-l6-v2-q8_0.gguf (built now)" in checks["embedder"]["detail"]
+    assert (models / "all-minilm-l6-v2-q8_0.gguf").is_file()
+    code, checks = doctor(cfg)  # the second time it is there already
+    assert checks["embedder"]["status"] == "pass" and "built now" not in checks["embedder"]["detail"]
 
 
 def test_an_unreachable_upstream_fails(tmp_path, clean_env):

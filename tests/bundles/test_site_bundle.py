@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from server.cache.gguf_convert import ensure_embedder
+from cli.tools.gguf_convert import ensure_embedder
 from server.settings import load_settings
 from tests.bundles.conftest import ROOT, gate, gate_process
 

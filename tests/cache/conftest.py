@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cache import gguf_convert
+from cli.tools import gguf_convert
 from server.cache.embedder import Embedder
 
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "minilm_reference.json"

@@ -12,9 +12,9 @@ import gguf
 import numpy as np
 import pytest
 
-from server.cache import gguf_convert
-from server.cache.gguf_convert import ConversionError, ensure_embedder, tensor_name
-from server.cache.safetensors_reader import SafetensorsError, read_tensors
+from cli.tools import gguf_convert
+from cli.tools.gguf_convert import ConversionError, ensure_embedder, tensor_name
+from cli.tools.safetensors_reader import SafetensorsError, read_tensors
 
 
 def _field(reader: gguf.GGUFReader, key: str):

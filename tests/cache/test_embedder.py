@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.cache import gguf_convert
+from cli.tools import gguf_convert
 from server.cache.embedder import Embedder
 
 # STACK.md: sentence-transformers similarities of "What is the capital of France?" with...

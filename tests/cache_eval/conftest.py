@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.cache import evaluate, gguf_convert
+from cli.tools import eval_cache, gguf_convert
 from server.cache.embedder import Embedder
 
 
 @pytest.fixture(scope="session")
-def pairs() -> list[evaluate.Pair]:
-    return evaluate.load_pairs()
+def pairs() -> list[eval_cache.Pair]:
+    return eval_cache.load_pairs()
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +25,9 @@ def embedder(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def cosines(pairs, embedder) -> np.ndarray:
-    return evaluate.cosines(pairs, embedder)
+    return eval_cache.cosines(pairs, embedder)
 
 
 @pytest.fixture(scope="session")
 def report(pairs, cosines) -> dict:
-    return evaluate.evaluate(pairs, cosines)
+    return eval_cache.evaluate(pairs, cosines)

@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 
-from server.cache.evaluate import DEFAULT_PAIRS, KINDS
+from cli.tools.eval_cache import DEFAULT_PAIRS, KINDS
 
 HARD = ("entity", "number", "negation", "antonym", "topic")
 

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 
-from server.cache import defaults, evaluate
+from cli.tools import eval_cache
+from server.cache import defaults
 
 MIN_PRECISION = 0.97
 # Measured 2026-11-23: 0.698 at 0.60 (server/cache/defaults.py); below this the cache has lost
@@ -23,8 +24,8 @@ def test_the_pairs_are_embedded_sensibly(pairs, cosines) -> None:
 
 
 def test_default_threshold_with_the_verifier_is_precise_and_useful(pairs, cosines) -> None:
-    passed, _, _ = evaluate.verdicts(pairs)
-    s = evaluate.score(pairs, cosines, passed, defaults.DEFAULT_THRESHOLD)
+    passed, _, _ = eval_cache.verdicts(pairs)
+    s = eval_cache.score(pairs, cosines, passed, defaults.DEFAULT_THRESHOLD)
     assert defaults.VERIFY_BY_DEFAULT
     assert s.precision >= MIN_PRECISION, s
     assert s.hit_rate >= MIN_HIT_RATE, s
@@ -32,7 +33,7 @@ def test_default_threshold_with_the_verifier_is_precise_and_useful(pairs, cosine
 
 def test_cosine_alone_is_not_enough(pairs, cosines) -> None:
     """Why the verifier exists: no threshold alone reaches the precision on this set."""
-    best = max(evaluate.score(pairs, cosines, None, t).precision for t in evaluate.COARSE)
+    best = max(eval_cache.score(pairs, cosines, None, t).precision for t in eval_cache.COARSE)
     assert best < MIN_PRECISION
 
 
@@ -58,20 +59,20 @@ def test_every_rule_earns_its_place(report) -> None:
 
 
 def test_report_renders_and_serialises(report) -> None:
-    text = evaluate.render(report)
+    text = eval_cache.render(report)
     assert "cosine alone" in text and "cosine + verifier" in text and "split (seed 0)" in text
     assert f"chosen threshold {defaults.DEFAULT_THRESHOLD:.2f}" in text
-    assert json.loads(json.dumps(report))["pairs"] == len(evaluate.load_pairs())
+    assert json.loads(json.dumps(report))["pairs"] == len(eval_cache.load_pairs())
 
 
 def test_command_line_json_on_a_small_file(tmp_path, embedder, capsys, monkeypatch) -> None:
-    rows = [r for r in map(json.loads, evaluate.DEFAULT_PAIRS.read_text().splitlines()) if r][:40]
+    rows = [r for r in map(json.loads, eval_cache.DEFAULT_PAIRS.read_text().splitlines()) if r][:40]
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     models = embedder  # the session's embedder is reused: no second load
     monkeypatch.setattr("server.cache.embedder.Embedder", lambda *a, **k: _Borrowed(models))
-    monkeypatch.setattr("server.cache.gguf_convert.ensure_embedder", lambda *a, **k: tmp_path / "unused.gguf")
-    code = evaluate.main(["--pairs", str(path), "--json"])
+    monkeypatch.setattr("cli.tools.gguf_convert.ensure_embedder", lambda *a, **k: tmp_path / "unused.gguf")
+    code = eval_cache.main(["--pairs", str(path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["pairs"] == 40 and code in (0, 1)
     assert {"cosine_only", "with_verifier", "chosen", "split", "ablation"} <= set(out)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from server.cache import evaluate
+from cli.tools import eval_cache
 from server.cache.verify import Verdict, analyse, compare, stem, verify
 
 PASS = [
@@ -118,7 +118,7 @@ def test_compare_on_kept_analyses_matches_verify() -> None:
         assert compare(analyse(query), cached) == verify(query, "How do I reset my password?")
 
 
-def test_deterministic_and_well_under_a_millisecond(pairs: list[evaluate.Pair]) -> None:
+def test_deterministic_and_well_under_a_millisecond(pairs: list[eval_cache.Pair]) -> None:
     first = [verify(p.b, p.a) for p in pairs]
     start = time.process_time()  # CPU time: a busy machine must not fail this
     second = [verify(p.b, p.a) for p in pairs]

@@ -32,6 +32,10 @@ HOSTILE = {
     "begin key": "-----BEGIN RSA PRIVATE KEY-----\n" + "QUJD\n" * 10_000,
     "leet": "1gn0r3 " * 7_000,
     "newlines": "system:\n" * 6_000,
+    # Dense findings: every check against earlier findings must not be a scan of all of them.
+    "dense ipv4": "10.1.2.3 " * 12_000,
+    "dense ibans": "DE89 3704 0044 0532 0130 00 " * 4_000,
+    "dense mixed": "1.2.3.4 a@example.com DE89 3704 0044 0532 0130 00 +1 415 555 0132 " * 1_500,
 }
 
 
@@ -49,3 +53,20 @@ def test_linear_enough(name: str) -> None:
     restorer.flush()
     elapsed = time.perf_counter() - start
     assert elapsed < 2.0, f"{name}: {elapsed:.2f}s for {len(text)} characters"
+
+
+@pytest.mark.parametrize("unit", ["3141592653", "QUJD", "a@b"])
+def test_a_long_stream_without_blanks_is_filtered_in_linear_time(unit: str) -> None:
+    """An answer streamed in small deltas with no blank (digits of pi, base64): the held-back
+    text was rescanned on every delta, 32 s for 40,000 digits."""
+    from server.guardrails.config import GuardrailSettings
+    from server.guardrails.runtime import Guard, OutputGuard
+
+    guard = OutputGuard(Guard(GuardrailSettings()), {}, set())
+    text = unit * (40_000 // len(unit))
+    start = time.perf_counter()
+    out = [guard.feed(text[i : i + 4]) for i in range(0, len(text), 4)]
+    out.append(guard.flush())
+    elapsed = time.perf_counter() - start
+    assert "".join(out) == text
+    assert elapsed < 2.0, f"{elapsed:.2f}s for {len(text)} characters"

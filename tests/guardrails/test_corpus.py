@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from server.guardrails import BUILTIN_KINDS, DEFAULT_THRESHOLD
-from server.guardrails.evaluate import DATA_DIR, InjectionLine, PiiLine, evaluate_injection, evaluate_pii, load_jsonl
+from cli.tools.eval_guardrails import DATA_DIR, InjectionLine, PiiLine, evaluate_injection, evaluate_pii, load_jsonl
 
 PII = load_jsonl(DATA_DIR / "pii_corpus.jsonl", PiiLine)
 INJECTION = load_jsonl(DATA_DIR / "injection_corpus.jsonl", InjectionLine)

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from server.guardrails import DEFAULT_THRESHOLD, InjectionDetector, P, Rule
-from server.guardrails.evaluate import DATA_DIR, InjectionLine, PiiLine, load_jsonl
+from cli.tools.eval_guardrails import DATA_DIR, InjectionLine, PiiLine, load_jsonl
 from server.guardrails.injection import score
 
 DETECTOR = InjectionDetector()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.cache.gguf_convert import ensure_embedder
+from cli.tools.gguf_convert import ensure_embedder
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 

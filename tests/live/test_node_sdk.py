@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cache.gguf_convert import ensure_embedder
+from cli.tools.gguf_convert import ensure_embedder
 from tests.live.conftest import Gate, live_config
 
 NODE_SDK = "openai@6"  # Node 20 runs it; 7.x needs Node 22

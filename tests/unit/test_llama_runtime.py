@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server import llama_runtime
-from server.doctor.checks import llama_cpu
+from cli.doctor.checks import llama_cpu
 from server.llama_runtime import cpu_features, llama_cpp
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="the variants are x86-64 levels")

@@ -1,6 +1,6 @@
 """What bundle operations report while they hash, pack or extract: bytes per file.
 
-The CLI draws Rich progress bars from it; the server package never imports Rich.
+The CLI draws Rich progress bars from it; this package never imports Rich.
 """
 
 from __future__ import annotations

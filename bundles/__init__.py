@@ -13,6 +13,10 @@ in the archive, or anything missing from it, refuses the whole bundle.
 
 Modules: manifest (the signed document), sign (keys), recipe (what goes in), archive
 (write and read), install (atomic releases and rollback), progress (a bar's protocol).
+The same folder holds the binary's packaging, which is not imported: gate.spec and
+gate_main.py (PyInstaller), site.toml and site-gateway.toml (the site bundle's recipe).
+This is an operator's tool beside the gateway: the runtime package `server/` never
+imports it (tests/unit/test_layers.py holds that).
 """
 
 from __future__ import annotations

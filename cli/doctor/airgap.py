@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.doctor import FAIL, PASS, WARN, Check
-from server.doctor.config import Allowlist, Loaded
-from server.doctor.sockets import Remote, Sampler, strace_connects
+from cli.doctor import FAIL, PASS, WARN, Check
+from cli.doctor.config import Allowlist, Loaded
+from cli.doctor.sockets import Remote, Sampler, strace_connects
 
 READY_DEADLINE_S = 120.0
 REQUEST_TIMEOUT_S = 60.0

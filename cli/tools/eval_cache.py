@@ -1,4 +1,4 @@
-"""How good is the semantic cache's decision? `scripts/eval-cache` (python -m server.cache.evaluate).
+"""How good is the semantic cache's decision? `scripts/eval-cache` (python -m cli.tools.eval_cache).
 
 Every pair in tests/data/cache_pairs.jsonl is a cached question `a` and a new question `b`,
 labelled `same` (a true paraphrase: serving a's answer for b is right) or not (a look-alike
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from server.cache.embedder import Embedder
-    from server.cache.gguf_convert import DEFAULT_DTYPE, ensure_embedder
+    from cli.tools.gguf_convert import DEFAULT_DTYPE, ensure_embedder
 
     pairs = load_pairs(args.pairs)
     path = ensure_embedder(args.models_dir, args.dtype or DEFAULT_DTYPE)

@@ -20,8 +20,8 @@ from typing import Literal
 
 import msgspec
 
-from server.bundles import BundleError, build_dir
-from server.bundles.manifest import Version, check_relpath
+from bundles import BundleError, build_dir
+from bundles.manifest import Version, check_relpath
 
 
 class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

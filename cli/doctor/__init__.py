@@ -3,7 +3,7 @@
     config     gateway.toml loads and validates (server.settings.load_settings)
     database   the SQLite file: PRAGMA quick_check, migrations applied
     sqlite-vec vec_version() answers in the same binding
-    embedder   the semantic cache's GGUF loads and embeds
+    embedder   the semantic cache's GGUF loads and embeds (built first when it is missing)
     upstream   each provider answers its live check (server.providers.health.check_all)
     gateway    the gateway running on this config applied all of it (/health/ready config_error)
     disk       free space where the SQLite file and the models live
@@ -31,8 +31,8 @@ class Check:
 
 
 def run(config: Path, *, airgap: bool = False, gate_cmd: list[str] | None = None) -> list[Check]:
-    from server.doctor import checks
-    from server.doctor.config import load
+    from cli.doctor import checks
+    from cli.doctor.config import load
 
     loaded = load(config)
     out = [loaded.check]
@@ -40,7 +40,7 @@ def run(config: Path, *, airgap: bool = False, gate_cmd: list[str] | None = None
         return out
     out += checks.run_all(loaded.settings)
     if airgap:
-        from server.doctor import airgap as airgap_checks
+        from cli.doctor import airgap as airgap_checks
 
         out += airgap_checks.run(loaded, gate_cmd=gate_cmd)
     return out

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from server.bundles import BundleError, gate_version, sign
-from server.bundles.manifest import (
+from bundles import BundleError, gate_version, sign
+from bundles.manifest import (
     CHUNK,
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -38,8 +38,8 @@ from server.bundles.manifest import (
     encode,
     hash_file,
 )
-from server.bundles.progress import Progress, Silent
-from server.bundles.recipe import Recipe, Source, platform_tag
+from bundles.progress import Progress, Silent
+from bundles.recipe import Recipe, Source, platform_tag
 
 # Room on top of the files themselves when installing (the filesystem's own overhead).
 DISK_MARGIN = 1.05
