@@ -162,7 +162,9 @@ async def test_bad_limits_are_refused_in_openais_format(client, settings, field,
     assert r.status_code == 400
     error = r.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == "invalid_request_error" and error["param"] == field
+    assert error["type"] == "invalid_request_error"
+    # (a number past the parser's own limit is refused before the field is read)
+    assert error["param"] == field or (error["code"] == "json_limit" and value == 10**30)
     # Nothing was counted: the key's whole minute is still there.
     ok = await client.post("/v1/chat/completions", headers=auth(key),
                            json={"model": "ok", "messages": HI, "max_tokens": 5})
