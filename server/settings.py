@@ -92,6 +92,11 @@ class BudgetSettings(_Strict):
     # The output a request may use when the client sets no max_tokens, for keys with a
     # budget or a token rate limit (the gateway then sends this max_tokens upstream).
     default_max_tokens: Positive = 4096
+    # What the worst case counts for what the gateway cannot see as text: an image part
+    # (the most any known model bills for one: Qwen2.5-VL at its default max_pixels), and
+    # what a chat template adds once per request (a default system prompt, a tools preamble).
+    image_tokens: Positive = 16384
+    template_tokens: Positive = 64
     # A crashed worker's reservations stop counting after this long.
     reservation_ttl_s: Positive = 900
     # Cut a stream with an SSE error event once it outgrows what its budget allows.

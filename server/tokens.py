@@ -49,26 +49,14 @@ def count_prompt(view: View, exact: Counter) -> tuple[int, bool]:
     if isinstance(view, ChatView):
         total += MESSAGE_OVERHEAD * len(view.messages)
         estimated = True  # the chat template's own tokens are not known here
-    elif not texts:
-        total = token_ids(view)
+    else:
+        total += token_ids(view)
     return total, estimated
 
 
 def token_ids(view: View) -> int:
-    """A prompt given as token ids (or lists of them) is its own count."""
+    """A prompt given as token ids (or lists of them) is its own count; strings are not ids."""
     value = view.prompt if isinstance(view, CompletionView) else view.input  # type: ignore[union-attr]
-    return sum(len(v) if isinstance(v, list) else 1 for v in value)
-
-
-TEMPLATE_BOUND = 16  # a chat template's own tokens per message, at most (and once more)
-
-
-def prompt_upper_bound(view: View) -> int:
-    """No tokenizer makes more tokens than UTF-8 bytes, plus the template's own tokens."""
-    texts = prompt_text(view)
-    total = sum(len(t.encode("utf-8")) for t in texts)
-    if isinstance(view, ChatView):
-        return total + TEMPLATE_BOUND * (len(view.messages) + 1)
-    if not texts:
-        return token_ids(view)
-    return total + TEMPLATE_BOUND
+    if isinstance(value, str):
+        return 0
+    return sum(len(v) if isinstance(v, list) else 1 for v in value if not isinstance(v, str))

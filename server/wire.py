@@ -7,13 +7,23 @@ validates only what the gateway needs. Encoders and decoders are built once, her
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Raw, Struct
+from msgspec import Meta, Raw, Struct
 
 Op = Literal["chat", "completions", "embeddings"]
 RawFields = dict[str, Raw]
+
+
+# Output limits and choice counts: a negative or zero limit is refused (llama.cpp's server
+# reads a negative one as "no limit"), and so is one past 2^31 - 1 (no model has such a
+# context; a limit past a known context window is refused by routing). OpenAI's own bounds
+# for n (128) and best_of (20).
+MAX_OUTPUT_LIMIT = 2**31 - 1
+OutputLimit = Annotated[int, Meta(ge=1, le=MAX_OUTPUT_LIMIT)]
+Choices = Annotated[int, Meta(ge=1, le=128)]
+BestOf = Annotated[int, Meta(ge=1, le=20)]
 
 
 class StreamOptions(Struct):
@@ -29,19 +39,20 @@ class _Sampling(Struct, kw_only=True):
     model: str
     stream: bool | None = False  # the OpenAI API accepts null for its optional fields
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = None
+    max_tokens: OutputLimit | None = None
     temperature: float | None = None
     top_p: float | None = None
     stop: str | list[str] | None = None
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    n: int | None = 1
+    n: Choices | None = 1
+    best_of: BestOf | None = None  # completions; vLLM takes it on chat too
 
 
 class ChatView(_Sampling, kw_only=True):
     messages: list[Message]
-    max_completion_tokens: int | None = None
+    max_completion_tokens: OutputLimit | None = None
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

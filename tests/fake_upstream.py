@@ -25,6 +25,15 @@ play every failure:
     echotype    a 200 JSON answer whose Content-Type header echoes the Authorization header
     redirect301, redirect302, redirect307, redirect308
                 that redirect to `redirect_to` + the request's path
+    maxbill     keeps to the output limit but bills the most an upstream may: every answer
+                (n or best_of, per prompt of a batch) `limit` tokens of 4 bytes, and a prompt
+                counted by `max_prompt_tokens` (one token per byte of everything it could
+                render, as verbose as a template may be)
+    endless     ignores max_tokens: streams 1-byte tokens, 64 a chunk, until the client goes
+                (a JSON request: a 2 MB answer billed at one token per byte)
+    liar        a normal short answer whose usage claims a million output tokens
+
+`billed` keeps what maxbill, endless and liar billed, by request, for assertions.
 
 `redirect_paths` ({"/metrics": 307}, ...) redirects any request to those paths the same way
 (health checks, /metrics, webhooks, OTLP exports). Every request's
@@ -44,6 +53,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from aiohttp import web
+
+from tests.fake_billing import max_prompt_tokens, prompts_of
 
 WORDS = ["Hello", " from", " the", " fake", " upstream", "."]
 ANSWERS = {
@@ -77,6 +88,8 @@ class FakeUpstream:
     redirect_to: str | None = None  # where the redirect behaviours point (an origin, no path)
     redirect_paths: dict[str, int] = field(default_factory=dict)  # path -> 3xx status
     hits: list[str] = field(default_factory=list)  # every request: "METHOD /path"
+    billed: list[dict] = field(default_factory=list)  # maxbill / endless / liar: their usage
+    endless_pause_s: float = 0.001  # between endless's chunks: 64,000 tokens a second, faster than any model
 
     @property
     def url(self) -> str:
@@ -188,6 +201,8 @@ class FakeUpstream:
         if failure is not None:
             return failure
         chat = request.path.endswith("/chat/completions")
+        if model in ("maxbill", "endless"):
+            return await self._hostile(request, body, chat)
         words = ANSWERS.get(model, [json.dumps(body)] if model == "echo" else WORDS)
         usage = {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}
         if not body.get("stream"):
@@ -196,6 +211,8 @@ class FakeUpstream:
                       {"index": 0, "text": "".join(words), "finish_reason": "stop"})
             reply = {"id": "fake-1", "object": "chat.completion" if chat else "text_completion",
                      "model": model, "choices": [choice], "upstream_extra": {"kept": True}}
+            if model == "liar":
+                usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000}, model)
             if model != "nousage":
                 reply["usage"] = usage
             return web.json_response(reply)
@@ -231,10 +248,69 @@ class FakeUpstream:
                 return resp
         await resp.write(chunk(None, "stop"))
         wants_usage = (body.get("stream_options") or {}).get("include_usage")
+        if model == "liar":
+            usage = self._bill({"prompt_tokens": 7, "completion_tokens": 1_000_000}, model)
         if wants_usage and model != "nousage":
             await resp.write(b"data: " + json.dumps({"id": "fake-1", "choices": [], "usage": usage}).encode()
                              + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    def _bill(self, usage: dict, model: str) -> dict:
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self.billed.append({**usage, "model": model})
+        return usage
+
+    async def _hostile(self, request: web.Request, body: dict, chat: bool) -> web.StreamResponse:
+        """maxbill and endless (see the module's docstring)."""
+        model = body["model"]
+        limits = [v for v in (body.get("max_tokens"), body.get("max_completion_tokens")) if v is not None]
+        limit = min(max(limits) if limits else 16, 100_000)  # what got past the gateway is small
+        answers = max(body.get("n") or 1, body.get("best_of") or 1) * len(prompts_of(body))
+        usage = {"prompt_tokens": max_prompt_tokens(body), "completion_tokens": 0}
+        endless = model == "endless"
+
+        def choice(i: int, text: str | None, finish: str | None, whole: bool = False) -> dict:
+            if whole:
+                if chat:
+                    return {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                return {"index": i, "text": text, "finish_reason": finish}
+            if chat:
+                return {"index": i, "delta": {} if text is None else {"content": text}, "finish_reason": finish}
+            return {"index": i, "text": text or "", "finish_reason": finish}
+
+        if not body.get("stream"):
+            text = "a" * 2_000_000 if endless else " abc" * limit
+            usage["completion_tokens"] = len(text) if endless else limit * answers
+            shown = min(answers, 128)  # the bill counts every answer (best_of); the body shows n
+            return web.json_response({
+                "id": "fake-h", "object": "chat.completion" if chat else "text_completion", "model": model,
+                "choices": [choice(i, text, "length", True) for i in range(shown)], "usage": self._bill(usage, model)})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        async def send(payload: dict) -> None:
+            await resp.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        try:
+            if endless:
+                for _ in range(40_000):  # 2.5 MB at most, should nothing cut it
+                    await send({"id": "fake-h", "model": model, "choices": [choice(0, "a" * 64, None)]})
+                    usage["completion_tokens"] += 64
+                    await asyncio.sleep(self.endless_pause_s)
+            else:
+                for i in range(answers):
+                    for _ in range(limit):
+                        await send({"id": "fake-h", "model": model, "choices": [choice(i, " abc", None)]})
+                    await send({"id": "fake-h", "model": model, "choices": [choice(i, None, "length")]})
+                usage["completion_tokens"] = limit * answers
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await send({"id": "fake-h", "model": model, "choices": [], "usage": self._bill(usage, model)})
+            else:
+                self._bill(usage, model)
+            await resp.write(b"data: [DONE]\n\n")
+        except (ConnectionResetError, RuntimeError):  # the client (the gateway) cut the stream
+            self._bill(usage, model)
         return resp
 
     # -- running -----------------------------------------------------------------

@@ -64,6 +64,12 @@ class RequestContext:
     # Limits: the worst case charged at admission, and what was really used.
     worst_in: int | None = None
     worst_out: int = 0
+    answers: int = 1            # answers the upstream makes: n (or best_of) per prompt
+    held_out: int = 0           # output tokens held against the budgets (output_cap.held)
+    reserved_usd: float = 0.0   # held against the budgets (the worst case, and any extension)
+    reserved_tokens: int = 0
+    collect: bool = False       # a JSON answer fetched upstream as a stream (output_cap)
+    cut_at: int | None = None   # output_cap cut the answer: the bytes it had counted
     rate_plan: "RatePlan | None" = None
     rate: "Admission | None" = None
     budgets: "list[Budget]" = field(default_factory=list)

@@ -24,11 +24,12 @@ from server.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from server.pipeline import collect
 from server.pipeline.context import RequestContext
 from server.providers.base import Target, UpstreamCall
 from server.routing import balance
 from server.routing.plan import plan
-from server.wire import INCLUDE_USAGE, RawFields, encode, raw_str
+from server.wire import INCLUDE_USAGE, RAW_TRUE, RawFields, encode, raw_str
 
 if TYPE_CHECKING:
     from server.state import GatewayState
@@ -47,12 +48,14 @@ def breaks(error: GatewayError) -> bool:
     return isinstance(error, (UpstreamUnavailable, ServiceUnavailable))
 
 
-def upstream_fields(ctx: RequestContext, target: Target) -> RawFields:
+def upstream_fields(ctx: RequestContext, target: Target, stream: bool) -> RawFields:
     """The client's body with the upstream model name; streams always ask for usage."""
     assert ctx.fields is not None
     fields = dict(ctx.fields)
     fields["model"] = raw_str(target.upstream_model)
-    if ctx.stream:
+    if stream and not ctx.stream:  # a budgeted JSON answer, fetched as a stream (collect)
+        fields["stream"] = RAW_TRUE
+    if stream:
         existing = fields.get("stream_options")
         options = msgspec.json.decode(existing) if existing is not None else None
         if isinstance(options, dict) and options:
@@ -78,10 +81,12 @@ def backoff_s(attempt: int, error: GatewayError, state: "GatewayState") -> float
     return random.uniform(ceiling / 2, ceiling)  # exponential, with jitter
 
 
-async def _call(ctx: RequestContext, target: Target) -> None:
-    call = UpstreamCall(ctx.op, upstream_fields(ctx, target), ctx.view, target.upstream_model,  # type: ignore[arg-type]
-                        ctx.stream, ctx.request_id)
-    if ctx.stream:
+async def _call(ctx: RequestContext, target: Target, state: "GatewayState") -> None:
+    ctx.collect = collect.applies(ctx, state)  # ctx.target is this target
+    stream = ctx.stream or ctx.collect
+    call = UpstreamCall(ctx.op, upstream_fields(ctx, target, stream), ctx.view,  # type: ignore[arg-type]
+                        target.upstream_model, stream, ctx.request_id)
+    if stream:
         ctx.chunks = await target.provider.open_stream(call)
     else:
         ctx.reply = await target.provider.send(call)
@@ -101,7 +106,7 @@ async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> Ga
         health.inflight += 1
         held = False
         try:
-            await _call(ctx, target)
+            await _call(ctx, target, state)
             held = True
         except GatewayError as exc:
             error = exc
@@ -155,6 +160,8 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
                 continue
             error = await _try(ctx, target, state)
             if error is None:
+                if ctx.collect:
+                    await collect.stage(ctx, state)
                 return
             last = error
     if last is not None:

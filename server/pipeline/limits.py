@@ -1,8 +1,13 @@
 """The worst case a request can cost, shared by throttle and reserve.
 
-When the client sets no output limit and a budget or a token rate limit applies, the
-gateway sets one (`[budgets] default_max_tokens`) and sends it upstream, so the worst case
-is a real bound and not a guess.
+Input: `server.prompt_bound` (every field an upstream may render into the prompt). Output:
+the output limit times every answer the upstream makes (`n`, or `best_of` when larger, for
+each prompt of a completions batch), plus a `prediction`'s text (OpenAI bills rejected
+prediction tokens as output). When both `max_tokens` and `max_completion_tokens` are set,
+the larger counts: an upstream may honour either. When the client sets neither and a budget
+or a token rate limit applies, the gateway sets `max_tokens` (`[budgets] default_max_tokens`)
+and sends it upstream, so the worst case is a real bound and not a guess. An upstream that
+ignores the limit anyway is cut by `server.pipeline.output_cap`.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from server.pipeline.context import RequestContext
-from server.tokens import prompt_upper_bound
-from server.wire import EmbeddingView, encode
+from server.prompt_bound import CAP, prompt_bound
+from server.wire import ChatView, EmbeddingView, encode
 
 if TYPE_CHECKING:
     from server.state import GatewayState
@@ -24,14 +29,20 @@ def worst_case(ctx: RequestContext, state: "GatewayState") -> tuple[int, int]:
     if ctx.worst_in is None:
         view = ctx.view
         assert view is not None and ctx.fields is not None
-        ctx.worst_in = prompt_upper_bound(view)
+        b = state.settings.budgets
+        bound = prompt_bound(ctx.fields, ctx.op, image_tokens=b.image_tokens, template_tokens=b.template_tokens)
         if isinstance(view, EmbeddingView):
-            ctx.worst_out = 0
+            ctx.worst_in, ctx.worst_out = bound.tokens, 0
+            return ctx.worst_in, ctx.worst_out
+        limits = [v for v in (view.max_tokens, getattr(view, "max_completion_tokens", None)) if v is not None]
+        if limits:
+            limit = max(limits)
         else:
-            limit = view.output_limit()
-            if limit is None:
-                limit = state.settings.budgets.default_max_tokens
-                ctx.fields["max_tokens"] = msgspec.Raw(encode(limit))
-                ctx.view = msgspec.structs.replace(view, max_tokens=limit)
-            ctx.worst_out = limit * max(1, view.n or 1)
+            limit = b.default_max_tokens
+            ctx.fields["max_tokens"] = msgspec.Raw(encode(limit))
+            ctx.view = msgspec.structs.replace(view, max_tokens=limit)
+        answers = ctx.answers = max(view.n or 1, view.best_of or 1) * bound.prompts
+        extra = len(ctx.fields["prediction"]) if isinstance(view, ChatView) and "prediction" in ctx.fields else 0
+        ctx.worst_in = bound.tokens
+        ctx.worst_out = min(CAP, (limit + extra) * answers)
     return ctx.worst_in, ctx.worst_out

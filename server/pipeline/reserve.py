@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from server.errors import BudgetExceeded, InvalidRequest
-from server.pipeline import throttle
+from server.pipeline import output_cap, throttle
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
 from server.store import budgets as budget_store
@@ -28,22 +28,26 @@ class OverBudgetLimit(InvalidRequest):
 def never_fits(ctx: RequestContext, budgets: list[budget_store.Budget], usd: float, tokens: int,
                price_in: float, price_out: float) -> OverBudgetLimit | None:
     """The refusal for a worst case over some budget's whole limit (even with nothing spent)."""
-    worst_in, choices = ctx.worst_in or 0, max(1, (ctx.view.n if ctx.view is not None else None) or 1)
+    # Each token of max_tokens is held once per answer, and four times over for output_cap,
+    # which holds its lookahead besides.
+    worst_in, held = ctx.worst_in or 0, ctx.held_out or ctx.worst_out
+    choices = ctx.answers * (output_cap.HELD_BYTES_PER_TOKEN if ctx.held_out else 1)
+    fixed = output_cap.LOOKAHEAD if ctx.held_out else 0
     over: list[tuple[str, str, budget_store.Budget]] = []
     rooms: list[int] = []  # the largest max_tokens each exceeded limit allows
     for b in budgets:
         if b.limit_tokens is not None and tokens > b.limit_tokens:
             over.append((f"{tokens} tokens", f"{b.limit_tokens} tokens", b))
-            rooms.append((b.limit_tokens - worst_in) // choices)
+            rooms.append((b.limit_tokens - worst_in - fixed) // choices)
         if b.limit_usd is not None and usd > b.limit_usd + 1e-12:
             over.append((f"${usd:.6g}", f"${b.limit_usd:.6g}", b))
             left = b.limit_usd - worst_in * price_in / 1_000_000
-            rooms.append(math.floor(left * 1_000_000 / price_out / choices) if price_out > 0 else 0)
+            rooms.append(math.floor((left * 1_000_000 / price_out - fixed) / choices) if price_out > 0 else 0)
     if not over:
         return None
     worst, limit, b = over[0]
-    head = (f"This request's worst case of {worst} ({worst_in} prompt tokens at most + {ctx.worst_out} "
-            f"output tokens) exceeds the whole limit of {limit} of the budget of {b.scope} "
+    head = (f"This request's worst case of {worst} ({worst_in} prompt tokens at most + {held} "
+            f"output tokens held) exceeds the whole limit of {limit} of the budget of {b.scope} "
             f"'{b.owner_name}' ({b.period}): waiting will not help")
     room = min(rooms)
     if room >= 1:
@@ -77,6 +81,8 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     price_in = price_out = 0.0
     if budgets:
         worst_in, worst_out = worst_case(ctx, state)
+        if state.settings.budgets.cut_streams:  # room for output_cap's count of bytes
+            worst_out = ctx.held_out = output_cap.held(worst_out)
         price_in = max(t.price_in for t in ctx.targets)
         price_out = max(t.price_out for t in ctx.targets)
         usd = (worst_in * price_in + worst_out * price_out) / 1_000_000
@@ -99,3 +105,4 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
                 retry = 1 if refused.enough_without_holds else max(1, math.ceil(refused.resets_at - ctx.ts))
                 raise BudgetExceeded(_message(refused), headers={"Retry-After": str(retry)})
     ctx.budgets = budgets
+    ctx.reserved_usd, ctx.reserved_tokens = usd, tokens

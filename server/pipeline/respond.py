@@ -7,6 +7,7 @@ error event, never with a clean-looking [DONE].
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -15,15 +16,15 @@ import msgspec
 
 from server.cache import render as cache_render
 from server.errors import (
-    BudgetExceeded,
     GatewayError,
     UpstreamBadResponse,
     UpstreamUnavailable,
     render,
 )
 from server.http import JsonOut, StreamOut
-from server.pipeline import guard_output
+from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
+from server.pipeline.output_cap import OutputCap
 from server.pipeline.throttle import rate_headers
 from server.sse import DONE_EVENT, event
 from server.wire import (
@@ -111,18 +112,35 @@ def _without_usage(data: bytes) -> bytes:
     return encode(fields)
 
 
+async def _usage_after(ctx: RequestContext, events: AsyncIterator[bytes]) -> None:
+    """The upstream finished an answer the gateway then refused (an output guardrail): the
+    usage chunk that follows is still its bill. Read a few more events for it, no more."""
+    try:
+        async with asyncio.timeout(1.0):
+            for _ in range(4):
+                data = await anext(events)
+                chunk = decode_chunk(data)
+                if chunk.usage is not None:
+                    ctx.usage = chunk.usage
+                    return
+                if chunk_text(chunk):
+                    return  # still generating: not an end
+    except (TimeoutError, StopAsyncIteration, GatewayError, msgspec.DecodeError, msgspec.ValidationError):
+        return
+
+
 async def relay(ctx: RequestContext, state: GatewayState,
                 finish: Callable[[], Awaitable[None] | None]) -> AsyncIterator[bytes]:
     chunks = ctx.chunks
     assert chunks is not None
     finished = False
-    # A budgeted stream may not outgrow its reservation (an upstream ignoring max_tokens).
-    allowance = ctx.worst_out if ctx.budgets and state.settings.budgets.cut_streams else None
-    pieces = 0
+    # A budgeted stream may not outgrow what its budgets hold (an upstream ignoring max_tokens).
+    cap = OutputCap(ctx, state) if output_cap.applies(ctx, state) else None
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
     first_text = last_text = None  # when the first and the last text arrived (perf_counter)
+    events = aiter(chunks)  # one iterator, so what follows an error can still be read
     try:
-        async for data in chunks:
+        async for data in events:
             try:
                 chunk: ChunkView = decode_chunk(data)
             except (msgspec.DecodeError, msgspec.ValidationError):
@@ -139,9 +157,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
                 last_text = perf_counter()
                 first_text = first_text or last_text
                 ctx.output_text.append(text)
-                pieces += 1
-                if allowance is not None and pieces > allowance:
-                    raise BudgetExceeded("The stream reached what its budget allows and was cut.")
+            if cap is not None and chunk.choices:
+                cap.add(data)
             for c in chunk.choices:
                 if c.finish_reason:
                     finished, ctx.finish_reason = True, c.finish_reason
@@ -156,6 +173,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
             if ctx.ttfb_ms is None and (guard.delivered if guard is not None else text):
                 ctx.ttfb_ms = ctx.elapsed_ms()  # time to first token: the first text the client gets
             yield event(data)
+            if cap is not None and cap.stop is not None:
+                raise cap.stop
         if not (chunks.done or finished):
             raise UpstreamUnavailable(
                 f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
@@ -164,6 +183,8 @@ async def relay(ctx: RequestContext, state: GatewayState,
         yield DONE_EVENT
     except GatewayError as error:
         ctx.fail(error)
+        if finished and ctx.usage is None:
+            await _usage_after(ctx, events)
         held = guard.rest() if guard is not None else None
         _generation(ctx, chunks, first_text, last_text)
         await settled(finish)

@@ -9,6 +9,7 @@ outlives its request only when the worker dies first: then it is charged in full
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import apsw
@@ -21,6 +22,8 @@ from server.tokens import count, count_prompt
 if TYPE_CHECKING:
     from server.state import GatewayState
 
+log = logging.getLogger("gate.settle")
+
 
 def usage(ctx: RequestContext) -> tuple[int, int]:
     """Input/output tokens: the upstream's usage, else counted locally (and marked)."""
@@ -32,7 +35,29 @@ def usage(ctx: RequestContext) -> tuple[int, int]:
     prompt, est_in = count_prompt(ctx.view, exact)
     completion, est_out = count("".join(ctx.output_text), exact)
     ctx.usage_estimated = est_in or est_out
+    if ctx.cut_at is not None:  # cut by output_cap, its bill unknown: charge the bounds
+        ctx.usage_estimated = True
+        return max(prompt, ctx.worst_in or 0), max(completion, ctx.cut_at)
     return prompt, completion
+
+
+def charge(ctx: RequestContext, total: int) -> tuple[float, int]:
+    """What the budgets are charged: the real usage, never more than the request held.
+
+    The hold bounds what an upstream can bill (server.prompt_bound, server.pipeline.
+    output_cap); usage past it is a lying upstream or a template that adds more than
+    `[budgets] template_tokens`. The ledger row keeps the upstream's figures; the budgets
+    stay within their limits, and the log says what to fix."""
+    over = ctx.cost > ctx.reserved_usd * (1 + 1e-9) + 1e-12 or total > ctx.reserved_tokens
+    if not over:
+        return ctx.cost, total
+    if ctx.usage is not None:  # the upstream's own report (a cut answer's bounds pass by a chunk)
+        log.warning("request %s: upstream '%s' reported %d tokens ($%.6f), more than the %d ($%.6f) "
+                    "its request could use; budgets are charged what was held. If its chat template "
+                    "adds long system prompts, raise [budgets] template_tokens.", ctx.request_id,
+                    ctx.target.provider.name if ctx.target else "?", total, ctx.cost,
+                    ctx.reserved_tokens, ctx.reserved_usd)
+    return min(ctx.cost, ctx.reserved_usd), min(total, ctx.reserved_tokens)
 
 
 def stage(ctx: RequestContext, state: "GatewayState") -> None:
@@ -50,13 +75,14 @@ def apply_in(conn: apsw.Connection, ctx: RequestContext) -> list[budget_store.Ev
     """The request's reservations become its real spend, and its token count its real use,
     inside the caller's transaction; the budget alerts this crossed."""
     p = ctx.principal
-    tpm = ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm
+    plan = ctx.rate_plan
+    tpm = ctx.rate is not None and ctx.rate.allowed and p is not None and p.tpm and plan is not None
     events = []
     total = ctx.input_tokens + ctx.output_tokens
     if ctx.budgets:
-        events = budget_store.settle_in(conn, ctx.request_id, ctx.budgets, ctx.cost, total, ctx.ts,
-                                        reserved=True)
+        usd, tokens = charge(ctx, total)
+        events = budget_store.settle_in(conn, ctx.request_id, ctx.budgets, usd, tokens, ctx.ts, reserved=True)
     if tpm:
-        adjust_tokens(conn, p.key_id, ctx.rate.minute,  # type: ignore[union-attr]
-                      total - (ctx.worst_in or 0) - ctx.worst_out)
+        # What admission charged (clamped at 0 there) becomes what was used.
+        adjust_tokens(conn, p.key_id, ctx.rate.minute, total - plan.tokens)  # type: ignore[union-attr]
     return events

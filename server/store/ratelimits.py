@@ -62,7 +62,11 @@ def admit(conn: apsw.Connection, key_id: str, rpm: int | None, tpm: int | None,
 
 def admit_in(conn: apsw.Connection, key_id: str, rpm: int | None, tpm: int | None,
              tokens: int, now: float) -> Admission:
-    """admit() inside a transaction the caller holds (reserve's, so one write per request)."""
+    """admit() inside a transaction the caller holds (reserve's, so one write per request).
+
+    A request never counts fewer than 0 tokens: a negative count would lower the window's
+    tally and report more room than the limit itself."""
+    tokens = max(0, tokens)
     minute = math.floor(now / MINUTE) * MINUTE
     weight = 1 - (now - minute) / MINUTE
     counts = dict.fromkeys((minute - MINUTE, minute), (0, 0))
@@ -81,7 +85,7 @@ def admit_in(conn: apsw.Connection, key_id: str, rpm: int | None, tpm: int | Non
         if not ok and refused is None:
             refused, retry = kind, _wait(prev, curr, limit, need, now, minute)
         after = used + (need if ok else 0)
-        limits.append(Limit(kind, limit, max(0, int(limit - after)),
+        limits.append(Limit(kind, limit, min(limit, max(0, int(limit - after))),
                             _wait(prev, curr + (need if ok else 0), limit, 1, now, minute)))
     if refused is None:
         conn.execute(

@@ -204,8 +204,8 @@ async def test_the_budget_webhook_follows_no_redirect(client, settings, fake, tr
     fake.redirect_paths = {"/hook": 307}
     key = make_key(settings.database.path, "alerting")
     conn = store_db.connect(settings.database.path)
-    admin_ops.set_budget(conn, parse_settings(""), admin_ops.BudgetSpec("key", "alerting", tokens=40,
-                                                                        soft_pct=0.25))
+    admin_ops.set_budget(conn, parse_settings(""), admin_ops.BudgetSpec("key", "alerting", tokens=200,
+                                                                        soft_pct=0.05))
     conn.close()
     r = await client.post("/v1/chat/completions", json={"model": "ok", "max_tokens": 6, **CHAT},
                           headers={"Authorization": f"Bearer {key}"})
