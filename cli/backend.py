@@ -18,7 +18,7 @@ import msgspec
 from server.admin import operations as ops
 from server.admin.endpoints import ENDPOINT, PREFIX, error_fields
 from server.admin.refusal import Refused
-from server.settings import Settings
+from server.core.settings import Settings
 from server.store import db as store_db
 
 

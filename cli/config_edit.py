@@ -14,7 +14,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
-from server.settings import ConfigError, parse_settings
+from server.core.settings import ConfigError, parse_settings
 
 
 def edit(path: Path, change: Callable[[TOMLDocument], None]) -> None:

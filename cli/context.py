@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from cli.output import console, err_console, esc, fail, print_json
-from server.settings import ConfigError, Settings, config_path, load_settings
+from server.core.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["KEEP", "Globals", "console", "err_console", "esc", "fail", "globals_", "merged", "parse_duration",
            "parse_limit", "parse_since", "print_json", "when"]

@@ -25,7 +25,7 @@ from cli.commands import (
     traces,
 )
 from cli.context import Globals
-from server.settings import config_path
+from server.core.settings import config_path
 
 app = typer.Typer(
     name="gate",

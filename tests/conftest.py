@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import load_settings
+from server.core.settings import load_settings
 from server.store import db as store_db
 from server.store import keys as key_store
 from tests.fake_upstream import FakeUpstream
@@ -94,7 +94,7 @@ def make_key(db_path: str, name: str = "app", models: list[str] | None = None,
         if not limits:
             return key_store.create_key(conn, name, models=models, expires_at=expires_at).key
         from server.admin import operations as admin_ops
-        from server.settings import parse_settings
+        from server.core.settings import parse_settings
 
         spec = admin_ops.KeySpec(name=name, models=models, expires_at=expires_at, **limits)
         return admin_ops.create_key(conn, settings or parse_settings(""), spec).key
@@ -141,7 +141,7 @@ async def client(settings):
     """The app in process (Litestar's test client); yields (client, a valid key)."""
     from litestar.testing import AsyncTestClient
 
-    from server.app import create_app
+    from server.web.app import create_app
 
     key = make_key(settings.database.path)
     app = create_app(settings)

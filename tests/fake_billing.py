@@ -1,6 +1,6 @@
 """What the fake upstream's `maxbill` bills for a prompt: the most a verbose upstream may.
 
-Counted independently of the gateway (server.prompt_bound), from the decoded body: every
+Counted independently of the gateway (server.core.prompt_bound), from the decoded body: every
 field but the call's settings, one token per UTF-8 byte, structures as indent-4 JSON,
 16 tokens per message, prompt or tool, and 64 once for a chat.
 """

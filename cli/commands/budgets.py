@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cli.backend import call as _run
 from cli.context import KEEP, console, esc, fail, merged, parse_limit, print_json, when
-from server.periods import PERIOD_HELP
+from server.core.periods import PERIOD_HELP
 
 app = typer.Typer(help="Budgets on keys and teams, and their alerts.", no_args_is_help=True)
 

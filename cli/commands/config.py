@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.context import console, esc, fail, globals_
-from server.settings import ConfigError, LlamaCppProvider, admin_token, resolve_secret
+from server.core.settings import ConfigError, LlamaCppProvider, admin_token, resolve_secret
 
 app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 

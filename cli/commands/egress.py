@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cli.config_edit import edit, table
 from cli.context import console, esc, fail, globals_, print_json
-from server.settings import ConfigError
+from server.core.settings import ConfigError
 
 app = typer.Typer(help="The egress policy: cloud targets on or off for the site.", no_args_is_help=True)
 

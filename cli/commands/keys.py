@@ -11,7 +11,7 @@ from rich.table import Table
 
 from cli.backend import call as _run
 from cli.context import KEEP, console, esc, merged, parse_duration, parse_limit, print_json, when
-from server.periods import PERIOD_HELP
+from server.core.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage virtual keys.", no_args_is_help=True)
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cli.config_edit import edit, table
 from cli.context import console, esc, fail, globals_, print_json
-from server.settings import ConfigError
+from server.core.settings import ConfigError
 
 app = typer.Typer(help="Manage model aliases and their routes (edits gateway.toml).", no_args_is_help=True)
 

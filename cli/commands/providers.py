@@ -11,7 +11,7 @@ from rich.table import Table
 from cli.backend import call
 from cli.config_edit import edit, table
 from cli.context import console, err_console, esc, fail, globals_, print_json
-from server.settings import ConfigError, resolve_secret
+from server.core.settings import ConfigError, resolve_secret
 
 app = typer.Typer(help="Manage upstream providers (edits gateway.toml).", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.context import console, err_console, esc, fail, globals_
-from server.settings import ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
+from server.core.settings import ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
 from server.store import db
 
 STOP_TIMEOUT_S = 10  # after SIGINT/SIGTERM, a worker still running this long is killed
@@ -52,7 +52,7 @@ def serve(
 
     _check_port(host, port)  # again: another gateway may have taken it while models were prepared
     supervise(lambda: Granian(
-        "server.asgi:build", factory=True, address=host, port=port, workers=workers,
+        "server.web.asgi:build", factory=True, address=host, port=port, workers=workers,
         interface="asgi", loop="uvloop", log_access=False, backlog=2048,
         # A worker that dies (kill -9, a crash in native code) is replaced at once while the
         # others keep serving; without this granian stops every worker and exits.

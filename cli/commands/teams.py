@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cli.backend import call as _run
 from cli.context import console, esc, print_json, when
-from server.periods import PERIOD_HELP
+from server.core.periods import PERIOD_HELP
 
 app = typer.Typer(help="Manage teams (keys that share a budget).", no_args_is_help=True)
 

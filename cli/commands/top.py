@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.context import Globals, fail, globals_
-from server.settings import ConfigError, admin_token, load_settings
+from server.core.settings import ConfigError, admin_token, load_settings
 
 
 def target(g: Globals) -> tuple[str, str | None]:

@@ -1,6 +1,6 @@
 """`gate doctor`: is this site ready? Each check is pass, warn, fail or skip, with a reason.
 
-    config     gateway.toml loads and validates (server.settings.load_settings)
+    config     gateway.toml loads and validates (server.core.settings.load_settings)
     database   the SQLite file: PRAGMA quick_check, migrations applied
     sqlite-vec vec_version() answers in the same binding
     embedder   the semantic cache's GGUF loads and embeds (built first when it is missing)

@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from cli.doctor import FAIL, PASS, Check
-from server.settings import ConfigError, Settings, config_path, load_settings
+from server.core.settings import ConfigError, Settings, config_path, load_settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")

@@ -1,6 +1,6 @@
 """The admin HTTP API, as one table: method, path, operation, and how its arguments are read.
 
-`server.routes.admin` registers one handler per row; `gate --url ...` (the CLI's remote
+`server.web.routes.admin` registers one handler per row; `gate --url ...` (the CLI's remote
 backend) and `gate top` build their URLs from the same rows with `path()`. Paths are
 templates under `PREFIX`; `{name}` is a path segment. Query values and bodies are read
 here, so a bad one is refused the same way as a bad operation: with `Refused`.
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from server import json_limits
+from server.core import json_limits
 from server.admin import operations as ops
 from server.admin.refusal import Refused
 from server.admin.specs import MAX_LIMIT, MAX_WINDOW_S, BudgetSpec, KeySpec, RateLimits, TeamSpec

@@ -17,9 +17,9 @@ from server.admin.refusal import Refused
 from server.admin.specs import (MAX_BUDGET_TOKENS, MAX_BUDGET_USD, MAX_EXPIRES_AT, MAX_RPM, MAX_TPM,
                                 BudgetSpec, KeySpec, TeamSpec)
 from server.cache import store as cache_store
-from server.periods import PeriodError, normalize
-from server.settings import Settings
-from server.stats import window_stats
+from server.core.periods import PeriodError, normalize
+from server.core.settings import Settings
+from server.observe.stats import window_stats
 from server.store import budgets as budget_store
 from server.store import keys as key_store
 from server.store import ledger as ledger_store
@@ -28,7 +28,7 @@ from server.store import teams as team_store
 from server.store import traces as trace_store
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 # -- checks ----------------------------------------------------------------------------
 

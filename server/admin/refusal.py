@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from server.errors import Conflict, GatewayError, InvalidRequest, NotFound
+from server.core.errors import Conflict, GatewayError, InvalidRequest, NotFound
 
 Kind = Literal["invalid", "not_found", "conflict"]
 

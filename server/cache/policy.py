@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from server.settings import CacheSettings
+from server.core.settings import CacheSettings
 from server.store.keys import Principal
-from server.wire import RawFields
+from server.core.wire import RawFields
 
 if TYPE_CHECKING:
     from server.guardrails import Scanner

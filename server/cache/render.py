@@ -7,7 +7,7 @@ import secrets
 import time
 
 from server.cache.store import Entry
-from server.wire import encode
+from server.core.wire import encode
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 

@@ -21,7 +21,7 @@ import numpy as np
 from server.cache import bitindex, store
 from server.cache.bitindex import BitIndex
 from server.cache.policy import CachePlan
-from server.settings import CacheSettings
+from server.core.settings import CacheSettings
 from server.store import db
 
 log = logging.getLogger("gate.cache")

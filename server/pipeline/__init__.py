@@ -15,8 +15,8 @@ from collections.abc import Awaitable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from server.errors import GatewayError
-from server.http import ClientGone, Incoming, JsonOut, StreamOut
+from server.core.errors import GatewayError
+from server.web.http import ClientGone, Incoming, JsonOut, StreamOut
 from server.pipeline import (
     authenticate,
     dispatch,
@@ -31,10 +31,10 @@ from server.pipeline import (
     throttle,
 )
 from server.pipeline.context import RequestContext
-from server.wire import Op
+from server.core.wire import Op
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 BEFORE_DISPATCH = (
     ("authenticate", authenticate.stage),

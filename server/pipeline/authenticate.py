@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from server.errors import Unauthorized
+from server.core.errors import Unauthorized
 from server.pipeline.context import RequestContext
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 _MISSING = ("Missing API key: send 'Authorization: Bearer <key>' with a key made by "
             "'gate keys create'.")

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from server.errors import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
+from server.core.errors import UpstreamBadResponse, UpstreamError, UpstreamUnavailable
 from server.pipeline.context import RequestContext
 from server.pipeline import output_cap
 from server.pipeline.output_cap import OutputCap
 from server.providers.base import Reply
-from server.wire import Usage, encode
+from server.core.wire import Usage, encode
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 REPLACED = frozenset({"index", "type", "role", "id", "finish_reason"})
 _decode = msgspec.json.Decoder(dict[str, Any]).decode

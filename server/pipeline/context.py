@@ -6,14 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from server.errors import GatewayError
+from server.core.errors import GatewayError
 from server.store.keys import Principal
-from server.wire import Op, RawFields, Usage, View
+from server.core.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
     from server.cache.policy import CachePlan
     from server.cache.store import Entry
-    from server.http import Incoming
+    from server.web.http import Incoming
     from server.pipeline.throttle import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
     from server.routing.health import ProviderHealth

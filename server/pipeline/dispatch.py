@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from server.errors import (
+from server.core.errors import (
     GatewayError,
     ServiceUnavailable,
     UpstreamError,
@@ -29,10 +29,10 @@ from server.pipeline.context import RequestContext
 from server.providers.base import Target, UpstreamCall
 from server.routing import balance
 from server.routing.plan import plan
-from server.wire import INCLUDE_USAGE, RAW_TRUE, RawFields, encode, raw_str
+from server.core.wire import INCLUDE_USAGE, RAW_TRUE, RawFields, encode, raw_str
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 def retryable(error: GatewayError) -> bool:

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from server.errors import InvalidRequest, ServiceUnavailable
+from server.core.errors import InvalidRequest, ServiceUnavailable
 from server.guardrails.offload import OFFLOAD
 from server.guardrails.runtime import OutputGuard
 from server.pipeline.context import RequestContext
-from server.wire import VIEW_DECODERS, encode
+from server.core.wire import VIEW_DECODERS, encode
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 log = logging.getLogger("gate")
 USER_ROLES = {"user", "tool", "function"}

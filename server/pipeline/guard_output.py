@@ -12,10 +12,10 @@ from typing import Any
 
 import msgspec
 
-from server.errors import UpstreamBadResponse
+from server.core.errors import UpstreamBadResponse
 from server.guardrails.schema import problem, requested_schema
 from server.pipeline.context import RequestContext
-from server.wire import encode
+from server.core.wire import encode
 
 
 def schema_of(ctx: RequestContext) -> dict | None:

@@ -1,6 +1,6 @@
 """The worst case a request can cost, shared by throttle and reserve.
 
-Input: `server.prompt_bound` (every field an upstream may render into the prompt). Output:
+Input: `server.core.prompt_bound` (every field an upstream may render into the prompt). Output:
 the output limit times every answer the upstream makes (`n`, or `best_of` when larger, for
 each prompt of a completions batch), plus a `prediction`'s text (OpenAI bills rejected
 prediction tokens as output). When both `max_tokens` and `max_completion_tokens` are set,
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from server.pipeline.context import RequestContext
-from server.prompt_bound import CAP, prompt_bound
-from server.wire import ChatView, EmbeddingView, encode
+from server.core.prompt_bound import CAP, prompt_bound
+from server.core.wire import ChatView, EmbeddingView, encode
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 def worst_case(ctx: RequestContext, state: "GatewayState") -> tuple[int, int]:

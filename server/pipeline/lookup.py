@@ -17,8 +17,8 @@ from server.store.db import immediate
 from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
-    from server.http import JsonOut, StreamOut
-    from server.state import GatewayState
+    from server.web.http import JsonOut, StreamOut
+    from server.runtime.state import GatewayState
 
 
 def screen_question(ctx: RequestContext, query: str) -> None:

@@ -5,7 +5,7 @@ ignores the output limit could still bill past it. So the gateway counts what co
 as an upper bound of its tokens: the UTF-8 bytes of every string in each choice's delta
 (content, tool calls, refusals, reasoning; not the role) or text, and one for a choice that
 shows no text and does not finish (a token without text). No tokenizer makes more tokens
-than bytes (see `server.prompt_bound`), so the count never falls short of the tokens an
+than bytes (see `server.core.prompt_bound`), so the count never falls short of the tokens an
 honest usage report can claim for that text.
 
 A count of bytes runs ahead of the real tokens (about four bytes a token in English, a bit
@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any
 import apsw
 import msgspec
 
-from server.errors import BudgetExceeded, UpstreamBadResponse
+from server.core.errors import BudgetExceeded, UpstreamBadResponse
 from server.pipeline.context import RequestContext
-from server.prompt_bound import CAP
+from server.core.prompt_bound import CAP
 from server.store import budgets as budget_store
 from server.store.db import immediate
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 log = logging.getLogger("gate.output_cap")
 MIN_STEP = 256  # tokens held at least per extension, so a long answer needs few writes

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from server import json_limits
-from server.errors import BodyTooLarge, InvalidRequest
+from server.core import json_limits
+from server.core.errors import BodyTooLarge, InvalidRequest
 from server.pipeline.context import RequestContext
-from server.wire import VIEW_DECODERS, ChatView, decode_fields
+from server.core.wire import VIEW_DECODERS, ChatView, decode_fields
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 def _param(message: str) -> tuple[str | None, str]:

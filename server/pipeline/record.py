@@ -12,7 +12,7 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
-from server import telemetry
+from server.observe import telemetry
 from server.cache.policy import builtin_scanner, describe, found
 from server.cache.store import NewEntry
 from server.pipeline import settle
@@ -20,7 +20,7 @@ from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:

@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from server.errors import BudgetExceeded, InvalidRequest
+from server.core.errors import BudgetExceeded, InvalidRequest
 from server.pipeline import output_cap, throttle
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
@@ -15,7 +15,7 @@ from server.store.db import immediate
 from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 class OverBudgetLimit(InvalidRequest):

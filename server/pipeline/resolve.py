@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from server.errors import Forbidden, InvalidRequest, NotFound
+from server.core.errors import Forbidden, InvalidRequest, NotFound
 from server.pipeline.context import RequestContext
 from server.providers.base import ALL_OPS, OP_NAMES
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 async def stage(ctx: RequestContext, state: GatewayState) -> None:

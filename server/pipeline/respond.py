@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from server.cache import render as cache_render
-from server.errors import (
+from server.core.errors import (
     GatewayError,
     UpstreamBadResponse,
     UpstreamUnavailable,
     render,
 )
-from server.http import JsonOut, StreamOut
+from server.web.http import JsonOut, StreamOut
 from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
 from server.pipeline.output_cap import OutputCap
 from server.pipeline.throttle import rate_headers
-from server.sse import DONE_EVENT, event
-from server.wire import (
+from server.web.sse import DONE_EVENT, event
+from server.core.wire import (
     ChunkView,
     chunk_text,
     decode_chunk,
@@ -37,7 +37,7 @@ from server.wire import (
 )
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection
 

@@ -17,10 +17,10 @@ import apsw
 from server.pipeline.context import RequestContext
 from server.store import budgets as budget_store
 from server.store.ratelimits import adjust_tokens
-from server.tokens import count, count_prompt
+from server.core.tokens import count, count_prompt
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 log = logging.getLogger("gate.settle")
 
@@ -44,7 +44,7 @@ def usage(ctx: RequestContext) -> tuple[int, int]:
 def charge(ctx: RequestContext, total: int) -> tuple[float, int]:
     """What the budgets are charged: the real usage, never more than the request held.
 
-    The hold bounds what an upstream can bill (server.prompt_bound, server.pipeline.
+    The hold bounds what an upstream can bill (server.core.prompt_bound, server.pipeline.
     output_cap); usage past it is a lying upstream or a template that adds more than
     `[budgets] template_tokens`. The ledger row keeps the upstream's figures; the budgets
     stay within their limits, and the log says what to fix."""

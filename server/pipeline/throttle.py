@@ -6,13 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from server.errors import RateLimited
+from server.core.errors import RateLimited
 from server.pipeline.context import RequestContext
 from server.pipeline.limits import worst_case
 from server.store.ratelimits import Admission
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 
 def rate_headers(admission: Admission) -> dict[str, str]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from server.wire import Op, RawFields, Usage, View
+from server.core.wire import Op, RawFields, Usage, View
 
 ALL_OPS: frozenset[str] = frozenset(("chat", "completions", "embeddings"))
 OP_NAMES = {"chat": "chat completions", "completions": "completions", "embeddings": "embeddings"}
@@ -70,7 +70,7 @@ class Provider(Protocol):
     context_window: int | None  # tokens (prompt + output) it takes, if known
     health_checks: bool         # whether the health monitor should poll it
     address: str | None         # the upstream host (server.address), None in process
-    ops: frozenset[str]         # the operations it serves (server.wire.Op): checked before dispatch
+    ops: frozenset[str]         # the operations it serves (server.core.wire.Op): checked before dispatch
 
     async def start(self) -> None:
         """Acquire resources (sessions, models). Called in the lifespan."""
@@ -103,7 +103,7 @@ class Target:
 
     provider: Provider
     upstream_model: str
-    price_in: float = 0.0   # USD per million input tokens (server.prices decides)
+    price_in: float = 0.0   # USD per million input tokens (server.core.prices decides)
     price_out: float = 0.0  # USD per million output tokens
     health: Any = None      # the provider's server.routing.health.ProviderHealth
 

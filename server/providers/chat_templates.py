@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from server.errors import InvalidRequest
-from server.wire import Message
+from server.core.errors import InvalidRequest
+from server.core.wire import Message
 
 
 def text_of(message: Message, index: int) -> str:

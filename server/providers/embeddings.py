@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from server.wire import encode
+from server.core.wire import encode
 
 
 def to_base64(vector: Any) -> str:

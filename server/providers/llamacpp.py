@@ -16,19 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from server.errors import (
+from server.core.errors import (
     GatewayError,
     InvalidRequest,
     ServiceUnavailable,
     Unsupported,
     UpstreamUnavailable,
 )
-from server.llama_runtime import models_dir
+from server.runtime.llama_runtime import models_dir
 from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
 from server.providers.embeddings import encoded
-from server.settings import LlamaCppProvider as LlamaSettings
-from server.wire import ChatView, CompletionView, EmbeddingView, Usage, encode
+from server.core.settings import LlamaCppProvider as LlamaSettings
+from server.core.wire import ChatView, CompletionView, EmbeddingView, Usage, encode
 
 
 def resolve_model_path(model: str) -> Path:
@@ -74,7 +74,7 @@ class LlamaCpp:
 
     def _load_model(self) -> None:
         try:
-            from server.llama_runtime import llama_cpp
+            from server.runtime.llama_runtime import llama_cpp
 
             Llama = llama_cpp().Llama
             self.model_path = resolve_model_path(self.settings.model)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from server.errors import (
+from server.core.errors import (
     GatewayError,
     UpstreamBadResponse,
     UpstreamError,
@@ -20,10 +20,10 @@ from server.errors import (
 from server.providers.base import ALL_OPS, Health, Probe, Reply, UpstreamCall
 from server.providers.embeddings import as_requested
 from server.providers.scrub import MAX_TEXT, Scrubber
-from server.settings import OpenAIProvider as OpenAISettings
-from server.settings import resolve_secret
-from server.sse import DONE, SSEDecoder
-from server.wire import PATHS, EmbeddingView, decode_reply, decode_upstream_error, encode
+from server.core.settings import OpenAIProvider as OpenAISettings
+from server.core.settings import resolve_secret
+from server.web.sse import DONE, SSEDecoder
+from server.core.wire import PATHS, EmbeddingView, decode_reply, decode_upstream_error, encode
 
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 _RETRY_AFTER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?|[A-Za-z]{3}, [0-9A-Za-z :]{1,30}")  # seconds or HTTP date

@@ -9,7 +9,7 @@ from server.providers.llamacpp import LlamaCpp
 from server.providers.openai_compat import OpenAICompatible
 from server.providers.scrub import Scrubber
 from server.providers.unavailable import Unavailable
-from server.settings import ConfigError, LlamaCppProvider, OpenAIProvider, ProviderSettings, Settings
+from server.core.settings import ConfigError, LlamaCppProvider, OpenAIProvider, ProviderSettings, Settings
 
 
 def build_provider(name: str, p: ProviderSettings, settings: Settings,

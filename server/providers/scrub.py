@@ -24,7 +24,7 @@ from urllib.parse import quote, quote_plus
 import msgspec
 
 from server.guardrails.credentials import SecretDetector
-from server.settings import ConfigError, OpenAIProvider, Settings, admin_token, resolve_secret
+from server.core.settings import ConfigError, OpenAIProvider, Settings, admin_token, resolve_secret
 
 REDACTED = "[REDACTED]"
 GRAM = 8      # this many characters in a row of a secret's form are an echo of it

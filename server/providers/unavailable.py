@@ -7,9 +7,9 @@ show why, and the next reload tries to build it again.
 
 from __future__ import annotations
 
-from server.errors import UpstreamUnavailable
+from server.core.errors import UpstreamUnavailable
 from server.providers.base import ALL_OPS, Health, Probe, Reply, UpstreamCall
-from server.settings import LlamaCppProvider, ProviderSettings
+from server.core.settings import LlamaCppProvider, ProviderSettings
 
 
 class Unavailable:

@@ -8,12 +8,12 @@ decision is noted for the ledger row and the trace.
 
 from __future__ import annotations
 
-from server.errors import InvalidRequest, ServiceUnavailable
+from server.core.errors import InvalidRequest, ServiceUnavailable
 from server.providers.base import ALL_OPS, Target
-from server.settings import Settings
+from server.core.settings import Settings
 from server.store.keys import Principal
-from server.tokens import count_prompt
-from server.wire import EmbeddingView, View
+from server.core.tokens import count_prompt
+from server.core.wire import EmbeddingView, View
 
 
 def cloud_refusal(settings: Settings, principal: Principal, must_stay_local: bool) -> str | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from server.prices import price_for
+from server.core.prices import price_for
 from server.providers.base import Provider, Target
 from server.routing.breaker import Breaker
 from server.routing.health import ProviderHealth
-from server.settings import Settings
+from server.core.settings import Settings
 
 
 @dataclass

@@ -23,7 +23,7 @@ from server.providers.scrub import Scrubber
 from server.providers.unavailable import Unavailable
 from server.routing.health import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
-from server.settings import Settings
+from server.core.settings import Settings
 
 log = logging.getLogger("gate.topology")
 DRAIN_LIMIT_S = 600.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import apsw
 import msgspec
 
-from server.periods import normalize, window
+from server.core.periods import normalize, window
 from server.store import liveness
 from server.store.db import immediate
 

@@ -35,7 +35,7 @@ class LedgerWriter:
         self._traces: list[trace_store.Trace] = []
         self.exporters: list = []  # called with each written batch of traces (OTLP)
         # Called with each batch (its connection, rows and their traces) inside the batch's
-        # transaction: the metrics' counts (server/metrics.py write_batch, set by the state).
+        # transaction: the metrics' counts (server/observe/metrics.py write_batch, set by the state).
         self.on_batch: Callable[[apsw.Connection, list[LedgerRow], list], None] | None = None
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-ledger")

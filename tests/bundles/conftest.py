@@ -90,7 +90,7 @@ def recipe(tmp_path) -> Path:
         path = "src/tiny.gguf"
 
         [[files]]
-        src = "{ROOT / 'server' / 'prices.toml'}"
+        src = "{ROOT / 'server' / 'core' / 'prices.toml'}"
         dest = "prices.toml"
         kind = "prices"
 

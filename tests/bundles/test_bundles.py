@@ -15,7 +15,7 @@ import pytest
 from bundles import BundleError, archive, sign
 from bundles import manifest as manifest_mod
 from bundles import recipe as recipes
-from server.settings import load_settings
+from server.core.settings import load_settings
 from tests.bundles.conftest import ROOT, create, file_info, gate, gate_process, members, rewrite
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from cli.tools.gguf_convert import ensure_embedder
-from server.settings import load_settings
+from server.core.settings import load_settings
 from tests.bundles.conftest import ROOT, gate, gate_process
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from server.cache import store
 from server.cache.service import Cache
-from server.settings import CacheSettings
+from server.core.settings import CacheSettings
 from server.store import db
 
 

@@ -119,7 +119,7 @@ def test_limit_help_says_how_to_clear(cfg):
 
 
 def test_spend_csv_and_by_team(cfg):
-    from server.settings import load_settings
+    from server.core.settings import load_settings
     from server.store import db, ledger
 
     settings = load_settings(cfg)

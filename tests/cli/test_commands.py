@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from cli.main import app
-from server.settings import load_settings
+from server.core.settings import load_settings
 from tests.cli.conftest import ROOT, gate, runner
 
 

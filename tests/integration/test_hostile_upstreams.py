@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from server.admin import operations as admin_ops
-from server.settings import parse_settings
+from server.core.settings import parse_settings
 from server.store import db as store_db
 from tests.conftest import make_key
 from tests.fake_upstream import FakeUpstream
@@ -222,8 +222,8 @@ async def test_the_budget_webhook_follows_no_redirect(client, settings, fake, tr
 async def test_the_otlp_exporter_follows_no_redirect(tmp_path, fake, mover, trap, admin_token, monkeypatch):
     from litestar.testing import AsyncTestClient
 
-    from server.app import create_app
-    from server.settings import load_settings
+    from server.web.app import create_app
+    from server.core.settings import load_settings
     from tests.conftest import gateway_toml
 
     mover.redirect_paths = {"/v1/traces": 307}

@@ -9,7 +9,7 @@ import pytest
 import re
 
 from server.admin import operations as admin_ops
-from server.settings import parse_settings
+from server.core.settings import parse_settings
 from server.store import budgets as budget_store
 from server.store import db as store_db
 from tests.conftest import make_key

@@ -51,7 +51,7 @@ async def client(settings):
     """The app in process, as tests.conftest's, with the app at hand for its gateway state."""
     from litestar.testing import AsyncTestClient
 
-    from server.app import create_app
+    from server.web.app import create_app
     from tests.conftest import make_key
 
     app = create_app(settings)

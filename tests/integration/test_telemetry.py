@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.settings import TelemetrySettings
+from server.core.settings import TelemetrySettings
 from server.store.traces import Span, Trace
-from server.telemetry import OtlpExport
+from server.observe.telemetry import OtlpExport
 from tests.conftest import make_key
 from tests.fake_upstream import free_port
 from tests.integration.test_proxy import ledger_rows
@@ -146,8 +146,8 @@ async def test_one_export_to_a_collector_on_loopback(tmp_path, fake, admin_token
     from litestar.testing import AsyncTestClient
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from server.app import create_app
-    from server.settings import load_settings
+    from server.web.app import create_app
+    from server.core.settings import load_settings
     from tests.conftest import gateway_toml
 
     receiver = Receiver()

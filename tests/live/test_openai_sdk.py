@@ -9,7 +9,7 @@ import uuid
 import openai
 import pytest
 
-from server.settings import load_settings
+from server.core.settings import load_settings
 from tests.live.conftest import CHAT
 
 HELLO = "Hello from the fake upstream."

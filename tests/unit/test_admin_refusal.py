@@ -8,7 +8,7 @@ import typing
 import pytest
 
 from server.admin.refusal import Kind, Refused
-from server.errors import GatewayError
+from server.core.errors import GatewayError
 
 EXPECTED = {  # kind -> (status, type, code when none is given)
     "invalid": (400, "invalid_request_error", "invalid_request"),

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.prompt_bound import prompt_bound
+from server.core.prompt_bound import prompt_bound
 from server.providers.chat_templates import gemma
-from server.wire import VIEW_DECODERS, decode_fields
+from server.core.wire import VIEW_DECODERS, decode_fields
 
 pytestmark = pytest.mark.model
 

@@ -1,4 +1,4 @@
-"""server.json_limits against the truth: Python's own ints and json's own nesting."""
+"""server.core.json_limits against the truth: Python's own ints and json's own nesting."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.json_limits import INT64_MAX, MAX_DEPTH, JsonLimitError, check, depth, without_strings
+from server.core.json_limits import INT64_MAX, MAX_DEPTH, JsonLimitError, check, depth, without_strings
 
 INT64_MIN = -INT64_MAX - 1
 near_bounds = st.one_of(st.integers(), st.integers(INT64_MAX - 10, INT64_MAX + 10),

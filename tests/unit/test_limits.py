@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from server.periods import PeriodError, normalize, window
-from server.prices import price_for, shipped
-from server.settings import parse_settings
+from server.core.periods import PeriodError, normalize, window
+from server.core.prices import price_for, shipped
+from server.core.settings import parse_settings
 from server.store import budgets as budget_store
 from server.store import db
 from server.store import keys as key_store

@@ -1,4 +1,4 @@
-"""The worst case of every request shape (server.prompt_bound), the output cap's count of
+"""The worst case of every request shape (server.core.prompt_bound), the output cap's count of
 bytes, and the rate window's clamp, on real request bodies and a real SQLite file."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.errors import InvalidRequest
+from server.core.errors import InvalidRequest
 from server.pipeline.collect import assemble
 from server.pipeline.output_cap import output_bytes
-from server.prompt_bound import MESSAGE_TOKENS, prompt_bound
+from server.core.prompt_bound import MESSAGE_TOKENS, prompt_bound
 from server.store import db, ratelimits
-from server.wire import decode_fields
+from server.core.wire import decode_fields
 
 IMAGE, TEMPLATE = 16384, 64
 

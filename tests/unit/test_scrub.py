@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from server.providers.scrub import REDACTED, Scrubber
-from server.settings import parse_settings
+from server.core.settings import parse_settings
 
 KEY = "sk-Ab3dEf9hIjKlMnOpQrStUv12Wx"
 HEADER = "x+Y/z=9Qw e!rT7yU%4"  # characters that URL-encoding and base64 change

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import (
+from server.core.settings import (
     ConfigError,
     LlamaCppProvider,
     OpenAIProvider,

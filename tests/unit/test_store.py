@@ -153,7 +153,7 @@ async def test_ledger_writer_writes_early_when_a_batch_is_full(tmp_path):
 
 
 def test_auth_cache_follows_changes_from_any_connection(tmp_path):
-    from server.auth_cache import AuthCache
+    from server.runtime.auth_cache import AuthCache
 
     path = tmp_path / "gate.db"
     worker, cli = db.connect(path), db.connect(path)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.errors import UpstreamError, UpstreamUnavailable
+from server.core.errors import UpstreamError, UpstreamUnavailable
 from server.providers.openai_compat import upstream_error
 from server.providers.scrub import REDACTED, Scrubber
 

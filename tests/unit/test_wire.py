@@ -8,11 +8,11 @@ import pytest
 
 import cli
 import server
-from server.errors import InvalidRequest
+from server.core.errors import InvalidRequest
 from server.providers.chat_templates import chatml, gemma
-from server.sse import SSEDecoder
-from server.tokens import count_prompt, estimate
-from server.wire import ChatView, CompletionView, Message, chunk_text, decode_chunk
+from server.web.sse import SSEDecoder
+from server.core.tokens import count_prompt, estimate
+from server.core.wire import ChatView, CompletionView, Message, chunk_text, decode_chunk
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ import os
 from typing import TYPE_CHECKING
 
 from server.routing import topology
-from server.settings import ConfigError, load_settings
+from server.core.settings import ConfigError, load_settings
 
 if TYPE_CHECKING:
-    from server.state import GatewayState
+    from server.runtime.state import GatewayState
 
 log = logging.getLogger("gate.reload")
 

@@ -17,7 +17,7 @@ from server.store.traces import Span, Trace
 
 if TYPE_CHECKING:
     from server.pipeline.context import RequestContext
-    from server.settings import TelemetrySettings
+    from server.core.settings import TelemetrySettings
 
 log = logging.getLogger("gate.telemetry")
 

@@ -7,8 +7,8 @@ import contextlib
 from litestar import Litestar
 
 from server import pipeline
-from server.errors import GatewayError
-from server.http import (
+from server.core.errors import GatewayError
+from server.web.http import (
     ClientGone,
     Incoming,
     JsonOut,

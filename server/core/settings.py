@@ -18,13 +18,13 @@ import msgspec
 from msgspec import Meta
 
 from server.guardrails.config import GuardrailSettings
-from server.settings_types import SECRET_REF_PATTERN, Name, Port, Positive, PositiveFloat, Price, SecretRef
-from server.settings_types import Strict as _Strict
+from server.core.settings_types import SECRET_REF_PATTERN, Name, Port, Positive, PositiveFloat, Price, SecretRef
+from server.core.settings_types import Strict as _Strict
 # Providers and models live in their own module; imported back, so every name is still here.
-from server.settings_upstreams import (
+from server.core.settings_upstreams import (
     LlamaCppProvider,
     ModelSettings,
-    OpenAIProvider,  # noqa: F401 (used through server.settings)
+    OpenAIProvider,  # noqa: F401 (used through server.core.settings)
     ProviderSettings,
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from server.wire import ChatView, CompletionView, View
+from server.core.wire import ChatView, CompletionView, View
 
 Counter = Callable[[str], "int | None"]
 MESSAGE_OVERHEAD = 4

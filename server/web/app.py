@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
-from server.errors import GatewayError, InvalidRequest
-from server.front import Gateway
-from server.http import JsonOut, error_out, internal_error
+from server.core.errors import GatewayError, InvalidRequest
+from server.web.front import Gateway
+from server.web.http import JsonOut, error_out, internal_error
 from server.pipeline import request_id
-from server.routes import admin, health, openai
-from server.settings import Settings
-from server.state import GatewayState
+from server.web.routes import admin, health, openai
+from server.core.settings import Settings
+from server.runtime.state import GatewayState
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
@@ -25,7 +25,7 @@ def _response(out: JsonOut) -> Response:
 
 
 def handle_exception(request: Request, exc: Exception) -> Response:
-    """Litestar's errors in the same OpenAI envelope as the hot path's (server.http)."""
+    """Litestar's errors in the same OpenAI envelope as the hot path's (server.web.http)."""
     rid = request_id(request.scope)
     if isinstance(exc, GatewayError):
         return _response(error_out(exc, rid))

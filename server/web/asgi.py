@@ -1,12 +1,12 @@
-"""The ASGI entry point granian imports in each worker (a factory: `server.asgi:build`)."""
+"""The ASGI entry point granian imports in each worker (a factory: `server.web.asgi:build`)."""
 
 from __future__ import annotations
 
 import logging
 
-from server.app import create_app
-from server.front import Gateway
-from server.settings import load_settings
+from server.web.app import create_app
+from server.web.front import Gateway
+from server.core.settings import load_settings
 
 
 def build() -> Gateway:

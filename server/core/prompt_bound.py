@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from server.errors import InvalidRequest
-from server.wire import Op, RawFields
+from server.core.errors import InvalidRequest
+from server.core.wire import Op, RawFields
 
 MESSAGE_TOKENS = 16  # a template's own tokens around one message (or prompt), at most
 CAP = 2**40  # worst cases are clamped here: more than any budget, and sums stay in int64

@@ -7,9 +7,9 @@ import asyncio
 import apsw
 from litestar import Request, Response, get
 
-from server.errors import NotFound
-from server.metrics import Exposition, gauges
-from server.wire import encode
+from server.core.errors import NotFound
+from server.observe.metrics import Exposition, gauges
+from server.core.wire import encode
 
 
 @get("/health/live")

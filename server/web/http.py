@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import BodyTooLarge, GatewayError, InternalError, InvalidRequest, render
+from server.core.errors import BodyTooLarge, GatewayError, InternalError, InvalidRequest, render
 
 log = logging.getLogger("gate")
 

@@ -1,5 +1,5 @@
 """The value types every part of gateway.toml is checked against, and the strict base of
-its sections: frozen, unknown keys refused, keyword-only (server/settings.py)."""
+its sections: frozen, unknown keys refused, keyword-only (server/core/settings.py)."""
 
 from __future__ import annotations
 

@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 import aiohttp
 import apsw
 
-from server import metrics, reload
-from server.alerts import Alerts
-from server.auth_cache import AuthCache
+from server.observe import metrics
+
+from server.runtime import reload
+from server.runtime.alerts import Alerts
+from server.runtime.auth_cache import AuthCache
 from server.cache.service import Cache
 from server.providers.base import Provider
 from server.providers.registry import new_session
 from server.routing import topology
 from server.routing.route import Route
 from server.routing.topology import Topology
-from server.settings import Secret, Settings, admin_token
+from server.core.settings import Secret, Settings, admin_token
 from server.store import budgets as budget_store
 from server.store import db, orphans, provider_health
 from server.store import traces as trace_store
@@ -88,7 +90,7 @@ class GatewayState:
         state = cls(settings, conn, ledger, LedgerCommit(conn, ledger, alerts.publish), session, topo,
                     admin_token(settings), db.vec_version(conn), alerts, cache)
         if settings.telemetry.otlp_endpoint:
-            from server.telemetry import OtlpExport
+            from server.observe.telemetry import OtlpExport
 
             ledger.exporters.append(OtlpExport(settings.telemetry))
         ledger.on_events = alerts.publish

@@ -15,12 +15,12 @@ from litestar.exceptions import InternalServerException
 
 from server.admin.endpoints import ENDPOINTS, PREFIX, Endpoint
 from server.admin.refusal import Refused
-from server.errors import Unauthorized
-from server.http import unreadable_body
+from server.core.errors import Unauthorized
+from server.web.http import unreadable_body
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
-from server.state import GatewayState
-from server.wire import encode
+from server.runtime.state import GatewayState
+from server.core.wire import encode
 
 
 def _state(request: Request) -> GatewayState:

@@ -1,15 +1,15 @@
-"""The OpenAI model listings (the POST endpoints are served by server.front)."""
+"""The OpenAI model listings (the POST endpoints are served by server.web.front)."""
 
 from __future__ import annotations
 
 from litestar import Request, Response, get
 
-from server.errors import NotFound
-from server.http import Incoming
+from server.core.errors import NotFound
+from server.web.http import Incoming
 from server.pipeline import authenticate, request_id
 from server.pipeline.context import RequestContext
-from server.state import GatewayState
-from server.wire import encode
+from server.runtime.state import GatewayState
+from server.core.wire import encode
 
 
 def gateway(request: Request) -> GatewayState:

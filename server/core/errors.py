@@ -1,7 +1,7 @@
 """The one exception tree of the gateway.
 
 Every error a client can see is a `GatewayError` with an HTTP status and an OpenAI error
-type; `server.app` renders them all through one handler into the OpenAI error envelope
+type; `server.web.app` renders them all through one handler into the OpenAI error envelope
 `{"error": {"message", "type", "param", "code"}}`. Foreign errors are translated where they
 enter (msgspec in `parse`, aiohttp in the providers).
 """

@@ -12,7 +12,7 @@ from importlib.resources import files
 
 import msgspec
 
-from server.settings import LlamaCppProvider, ModelPrice, ProviderSettings, Settings
+from server.core.settings import LlamaCppProvider, ModelPrice, ProviderSettings, Settings
 
 
 class PriceTable(msgspec.Struct, forbid_unknown_fields=True):
@@ -23,7 +23,7 @@ class PriceTable(msgspec.Struct, forbid_unknown_fields=True):
 
 @lru_cache(maxsize=1)
 def shipped() -> PriceTable:
-    return msgspec.toml.decode(files("server").joinpath("prices.toml").read_bytes(), type=PriceTable)
+    return msgspec.toml.decode(files("server.core").joinpath("prices.toml").read_bytes(), type=PriceTable)
 
 
 def price_for(settings: Settings, provider: ProviderSettings, upstream_model: str) -> tuple[float, float]:

@@ -1,5 +1,5 @@
 """gateway.toml's upstreams: `[providers.NAME]` (one Struct per kind, tagged by `kind`) and
-`[models.ALIAS]` (a route of tiers of targets). Part of server/settings.py's Settings."""
+`[models.ALIAS]` (a route of tiers of targets). Part of server/core/settings.py's Settings."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from server.settings_types import Positive, PositiveFloat, Price, SecretRef
-from server.settings_types import Strict as _Strict
+from server.core.settings_types import Positive, PositiveFloat, Price, SecretRef
+from server.core.settings_types import Strict as _Strict
 
 
 class OpenAIProvider(_Strict, tag="openai", tag_field="kind"):

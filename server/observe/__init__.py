@@ -1,0 +1,1 @@
+"""Observation: traces, Prometheus metrics, admin statistics."""
