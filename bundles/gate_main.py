@@ -2,7 +2,7 @@
 
 freeze_support() comes first: a frozen program re-enters through this file in every
 process that multiprocessing starts with the "spawn" method. `--llama-cpu-probe` is the
-child that server/runtime/llama_runtime.py starts to prove a llama.cpp CPU variant (a frozen
+child that server/core/llama_runtime.py starts to prove a llama.cpp CPU variant (a frozen
 program has no `python -m`).
 """
 
@@ -11,8 +11,8 @@ import sys
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()
-    if sys.argv[1:2] == ["--llama-cpu-probe"]:  # server/runtime/llama_runtime.py proves a CPU variant here
-        from server.runtime.llama_probe import main
+    if sys.argv[1:2] == ["--llama-cpu-probe"]:  # server/core/llama_runtime.py proves a CPU variant here
+        from server.core.llama_probe import main
 
         sys.exit(main(sys.argv[2:]))
     from cli.main import run

@@ -8,7 +8,7 @@ CACHE="${GATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gate}"
 LLAMA_VERSION=0.3.36
 # One build for every x86-64 CPU: ggml's CPU code as one library per instruction-set level
 # (x64 ... sapphirerapids), the best one for the host loaded at run time
-# (server/runtime/llama_runtime.py), installed beside libggml in llama_cpp/lib. A native build would
+# (server/core/llama_runtime.py), installed beside libggml in llama_cpp/lib. A native build would
 # not run on an older site's CPU; a baseline one leaves AVX-512 and VNNI unused.
 LLAMA_CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON \
 -DCMAKE_INSTALL_BINDIR=llama_cpp/lib -DLLAVA_BUILD=OFF}"

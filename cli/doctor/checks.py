@@ -173,7 +173,7 @@ def running_gateway(settings: Settings) -> Check:
 
 
 def disk(settings: Settings) -> list[Check]:
-    from server.runtime.llama_runtime import models_dir
+    from server.core.llama_runtime import models_dir
 
     places = {"database": Path(settings.database.path).parent, "models": models_dir()}
     for name, p in settings.providers.items():
@@ -196,9 +196,9 @@ def disk(settings: Settings) -> list[Check]:
 
 def llama_cpu() -> Check:
     """Which CPU code llama.cpp loaded (the build carries one per x86-64 level), and which
-    variants failed their check on this host and why (server/runtime/llama_runtime.py)."""
+    variants failed their check on this host and why (server/core/llama_runtime.py)."""
     try:
-        from server.runtime.llama_runtime import cpu_features, loaded
+        from server.core.llama_runtime import cpu_features, loaded
 
         choice, features = loaded(), cpu_features()
     except (OSError, RuntimeError, ImportError) as exc:

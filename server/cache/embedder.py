@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server.runtime.llama_runtime import models_dir as default_models_dir
+from server.core.llama_runtime import models_dir as default_models_dir
 
 # The file the set-up builds (scripts/build-embedder, which runs the converter
 # cli/tools/gguf_convert.py) and serving loads when [cache] embedder is unset. q8_0 embeds
@@ -63,7 +63,7 @@ class Embedder:
         n_ctx: int = 512,
         n_threads: int | None = None,
     ) -> None:
-        from server.runtime.llama_runtime import llama_cpp as load_llama_cpp
+        from server.core.llama_runtime import llama_cpp as load_llama_cpp
 
         llama_cpp = load_llama_cpp()
         self._lib = llama_cpp

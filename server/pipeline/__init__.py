@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from server.core.errors import GatewayError
-from server.web.http import ClientGone, Incoming, JsonOut, StreamOut
+from server.core.exchange import ClientGone, Incoming, JsonOut, StreamOut
 from server.pipeline import (
     authenticate,
     dispatch,

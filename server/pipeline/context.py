@@ -13,7 +13,7 @@ from server.core.wire import Op, RawFields, Usage, View
 if TYPE_CHECKING:
     from server.cache.policy import CachePlan
     from server.cache.store import Entry
-    from server.web.http import Incoming
+    from server.core.exchange import Incoming
     from server.pipeline.throttle import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
     from server.routing.health import ProviderHealth

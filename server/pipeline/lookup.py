@@ -17,7 +17,7 @@ from server.store.db import immediate
 from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
-    from server.web.http import JsonOut, StreamOut
+    from server.core.exchange import JsonOut, StreamOut
     from server.runtime.state import GatewayState
 
 

@@ -21,12 +21,12 @@ from server.core.errors import (
     UpstreamUnavailable,
     render,
 )
-from server.web.http import JsonOut, StreamOut
+from server.core.exchange import JsonOut, StreamOut
 from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
 from server.pipeline.output_cap import OutputCap
 from server.pipeline.throttle import rate_headers
-from server.web.sse import DONE_EVENT, event
+from server.core.sse import DONE_EVENT, event
 from server.core.wire import (
     ChunkView,
     chunk_text,

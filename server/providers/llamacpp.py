@@ -23,7 +23,7 @@ from server.core.errors import (
     Unsupported,
     UpstreamUnavailable,
 )
-from server.runtime.llama_runtime import models_dir
+from server.core.llama_runtime import models_dir
 from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
 from server.providers.embeddings import encoded
@@ -74,7 +74,7 @@ class LlamaCpp:
 
     def _load_model(self) -> None:
         try:
-            from server.runtime.llama_runtime import llama_cpp
+            from server.core.llama_runtime import llama_cpp
 
             Llama = llama_cpp().Llama
             self.model_path = resolve_model_path(self.settings.model)

@@ -22,7 +22,7 @@ from server.providers.embeddings import as_requested
 from server.providers.scrub import MAX_TEXT, Scrubber
 from server.core.settings import OpenAIProvider as OpenAISettings
 from server.core.settings import resolve_secret
-from server.web.sse import DONE, SSEDecoder
+from server.core.sse import DONE, SSEDecoder
 from server.core.wire import PATHS, EmbeddingView, decode_reply, decode_upstream_error, encode
 
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504}

@@ -1,1 +1,1 @@
-"""A running gateway's state: the state object, live reload, the key cache, alerts, llama.cpp's CPU code."""
+"""A running gateway's state: the state object, live reload, the key cache, alerts."""

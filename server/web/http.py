@@ -11,76 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from server.core.errors import InternalError
+from server.core.exchange import ClientGone, Incoming, JsonOut, Scope, StreamOut, error_out, unreadable_body
 
-from server.core.errors import BodyTooLarge, GatewayError, InternalError, InvalidRequest, render
+__all__ = ["ClientGone", "Incoming", "JsonOut", "Scope", "StreamOut", "error_out", "internal_error",
+           "send_json", "send_stream", "unreadable_body"]
 
 log = logging.getLogger("gate")
-
-Scope = dict[str, Any]
-
-
-class ClientGone(Exception):
-    """The client closed the connection before the whole body arrived (granian says the same
-    of a malformed chunked body)."""
-
-
-def unreadable_body() -> InvalidRequest:
-    return InvalidRequest("The request body could not be read: its chunked encoding is malformed "
-                          "or the connection closed before it ended.", code="body_unreadable")
-
-
-class Incoming:
-    """What a stage may know of the HTTP request: headers and the body."""
-
-    __slots__ = ("scope", "_receive", "_headers")
-
-    def __init__(self, scope: Scope, receive) -> None:
-        self.scope = scope
-        self._receive = receive
-        self._headers: dict[str, str] | None = None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self._headers is None:
-            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope["headers"]}
-        return self._headers
-
-    async def body(self, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-
-@dataclass(slots=True)
-class JsonOut:
-    body: bytes
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    # settle and record: awaited before the answer is sent, so no answer escapes the ledger.
-    finish: Callable[[], Awaitable[None] | None] = lambda: None
-
-
-@dataclass(slots=True)
-class StreamOut:
-    events: AsyncIterator[bytes]
-    headers: dict[str, str] = field(default_factory=dict)
-    # Called once the response is over, however it ended (idempotent: the relay calls it
-    # before its last event, but a relay cancelled before it started never runs it).
-    finish: Callable[[], Awaitable[None] | None] = lambda: None
-
 
 def _raw_headers(headers: dict[str, str], content_type: bytes) -> list[tuple[bytes, bytes]]:
     out = [(b"content-type", content_type)]
@@ -154,10 +91,6 @@ async def send_stream(send, receive, out: StreamOut) -> None:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except OSError:
         pass  # the client left right at the end
-
-
-def error_out(error: GatewayError, request_id: str) -> JsonOut:
-    return JsonOut(render(error), error.status, {**error.headers, "x-gate-request-id": request_id})
 
 
 def internal_error(exc: BaseException, request_id: str) -> JsonOut:

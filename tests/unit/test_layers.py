@@ -19,27 +19,40 @@ PACKAGES = ("server", "cli", "bundles")
 # The operator's tools: run at set-up or by hand, never while serving.
 TOOLS = ("bundles", "cli.doctor", "cli.tools")
 
-# The top of the runtime: the entry, the routes, the stages and the state they share.
-ABOVE_SERVICES = ("server.pipeline", "server.web.routes", "server.runtime.state", "server.runtime.reload", "server.admin_ops",
-                  "server.web.app", "server.web.asgi", "server.web.front", "server.web.http")
-# Observation: traces, metrics, the statistics the admin API serves.
-OBSERVATION = ("server.observe.telemetry", "server.observe.metrics", "server.observe.stats")
+# server/ is one folder a layer, top to bottom (docs/architecture.md draws them):
+#   web       the HTTP entry: ASGI app, hot routes, Litestar routes, ASGI sending
+#   admin     every admin operation once, and the endpoint table
+#   pipeline  the request's stages
+#   runtime   a running gateway's state: state, reload, the key cache, alerts
+#   observe   traces, metrics, statistics
+#   routing   plans, balances and breakers
+#   providers upstreams (HTTP and in process)
+#   cache     the answer cache; guardrails  checks of text
+#   store     the SQLite file
+#   core      settings, errors, wire and exchange types, SSE, tokens, prices, llama.cpp's CPU code
+WEB, ADMIN, PIPELINE, RUNTIME, OBSERVE = "server.web", "server.admin", "server.pipeline", "server.runtime", "server.observe"
+ROUTING, PROVIDERS, CACHE, GUARDRAILS, STORE = ("server.routing", "server.providers", "server.cache",
+                                                "server.guardrails", "server.store")
+ENTRY = (WEB, ADMIN, PIPELINE)  # the top: what serves a request
+STATEFUL = ENTRY + (RUNTIME,)
 
 # (importer's prefix, forbidden prefixes, why). A prefix matches the module itself and
 # everything under it ("server.store" matches server.store.db, not server.store_x).
 RULES = [
     ("server", ("cli",) + TOOLS, "the runtime never imports the CLI or the tools"),
-    ("server.store", ABOVE_SERVICES + OBSERVATION + ("server.routing", "server.providers", "server.cache",
-                                                     "server.guardrails"),
-     "storage imports nothing above it"),
-    ("server.providers", ABOVE_SERVICES + ("server.routing",),
-     "providers are called by the pipeline and routing, never the other way round"),
-    ("server.guardrails", ABOVE_SERVICES + ("server.store",),
+    ("server.core", STATEFUL + (OBSERVE, ROUTING, PROVIDERS, CACHE, GUARDRAILS, STORE),
+     "core is what every layer may use, so it uses none of them"),
+    (STORE, STATEFUL + (OBSERVE, ROUTING, PROVIDERS, CACHE, GUARDRAILS), "storage imports nothing above it"),
+    (GUARDRAILS, STATEFUL + (OBSERVE, ROUTING, PROVIDERS, CACHE, STORE),
      "guardrails are checks of text and configuration, with no state of their own"),
-    ("server.cache", ABOVE_SERVICES, "the cache is a service the pipeline calls"),
-    ("server.routing", ABOVE_SERVICES, "routing plans and balances targets for the pipeline"),
-    ("server.observe.telemetry", ABOVE_SERVICES, "observation builds traces from what it is given, not from a stage"),
-    ("server.observe.metrics", ABOVE_SERVICES, "observation reads the file, not a stage"),
+    (PROVIDERS, STATEFUL + (OBSERVE, ROUTING), "providers are called by routing and the pipeline, never the other way round"),
+    (CACHE, STATEFUL + (OBSERVE, ROUTING), "the cache is a service the pipeline calls"),
+    (ROUTING, STATEFUL + (OBSERVE,), "routing plans and balances targets for the pipeline"),
+    (OBSERVE, STATEFUL + (ROUTING,), "observation builds traces and metrics from what it is given, not from a stage"),
+    (RUNTIME, ENTRY, "the state serves the entry, never the other way round"),
+    (PIPELINE, (WEB, ADMIN), "stages know the exchange types in core, not the HTTP entry"),
+    (ADMIN, (WEB, PIPELINE), "admin operations are called by the routes and the CLI"),
+    (WEB, (STORE,), "the web entry reaches storage only through the admin operations and the stages"),
 ]
 
 # (importer, imported): rules broken today. Each must still exist (else delete its line).
@@ -47,6 +60,10 @@ KNOWN = {
     # The trace is built from the live RequestContext (issue 14: build it from a frozen
     # per-request record instead). The import is for type checking only.
     ("server.observe.telemetry", "server.pipeline.context"),
+    # Settings compile the guardrail policies when they load (issue 14: compile them in the
+    # runtime's topology instead, so settings stay plain data).
+    ("server.core.settings", "server.guardrails.config"),
+    ("server.core.settings", "server.guardrails.runtime"),
 }
 
 
@@ -130,6 +147,10 @@ def test_the_rules_catch_a_wrong_import(tmp_path) -> None:
     # The checker itself: a storage module importing the pipeline is reported.
     fake = {("server.store.example", "server.pipeline.context"), ("server.store.example", "server.store.db"),
             ("server.cache.service", "cli.tools.gguf_convert"), ("cli.commands.keys", "server.store.keys")}
+    fake |= {("server.web.routes.example", "server.store.keys"), ("server.web.routes.example", "server.admin.x"),
+             ("server.pipeline.example", "server.web.http"), ("server.pipeline.example", "server.core.exchange")}
     broken = _broken(fake)
     assert set(broken) == {("server.store.example", "server.pipeline.context"),
-                           ("server.cache.service", "cli.tools.gguf_convert")}
+                           ("server.cache.service", "cli.tools.gguf_convert"),
+                           ("server.web.routes.example", "server.store.keys"),
+                           ("server.pipeline.example", "server.web.http")}

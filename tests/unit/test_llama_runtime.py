@@ -14,7 +14,7 @@ import pytest
 
 from server.runtime import llama_runtime
 from cli.doctor.checks import llama_cpu
-from server.runtime.llama_runtime import cpu_features, llama_cpp
+from server.core.llama_runtime import cpu_features, llama_cpp
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="the variants are x86-64 levels")
 
@@ -118,7 +118,7 @@ def test_verdicts_of_another_host_or_build_are_not_trusted(lib_with_a_crashing_v
 
 def test_the_probe_rejects_wrong_products():
     variant = llama_runtime.loaded().variant or pytest.skip("this build has its CPU code linked in")
-    code = ("import json, sys; import server.runtime.llama_probe as p; p.TYPES = {'q8_0': (8, 0.0)}; "
+    code = ("import json, sys; import server.core.llama_probe as p; p.TYPES = {'q8_0': (8, 0.0)}; "
             f"sys.exit(p.main([{str(LIB / f'libggml-cpu-{variant}.so')!r}]))")
     done = _python(code)
     verdict = json.loads(done.stdout.splitlines()[-1])
@@ -126,14 +126,14 @@ def test_the_probe_rejects_wrong_products():
 
 
 def test_gate_llama_cpu_forces_a_variant():
-    done = _python("from server.runtime.llama_runtime import loaded, cpu_features; c = loaded(); "
+    done = _python("from server.core.llama_runtime import loaded, cpu_features; c = loaded(); "
                    "print(c.variant, c.how, c.rejected, cpu_features())", GATE_LLAMA_CPU="haswell")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("haswell forced by GATE_LLAMA_CPU ()") and "AVX512" not in done.stdout
 
 
 def test_gate_llama_cpu_naming_no_variant_says_what_there_is():
-    done = _python("from server.runtime.llama_runtime import llama_cpp; llama_cpp()", GATE_LLAMA_CPU="pentium3")
+    done = _python("from server.core.llama_runtime import llama_cpp; llama_cpp()", GATE_LLAMA_CPU="pentium3")
     assert done.returncode == 1
     assert "GATE_LLAMA_CPU=pentium3: this build has no such CPU code (it has: " in done.stderr
     assert "haswell" in done.stderr

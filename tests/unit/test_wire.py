@@ -10,7 +10,7 @@ import cli
 import server
 from server.core.errors import InvalidRequest
 from server.providers.chat_templates import chatml, gemma
-from server.web.sse import SSEDecoder
+from server.core.sse import SSEDecoder
 from server.core.tokens import count_prompt, estimate
 from server.core.wire import ChatView, CompletionView, Message, chunk_text, decode_chunk
 

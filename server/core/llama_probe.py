@@ -1,9 +1,9 @@
 """Prove one of llama.cpp's CPU libraries on this host, in a process of its own.
 
-`python -m server.runtime.llama_probe LIB` (or the frozen binary's `--llama-cpu-probe LIB`) loads
+`python -m server.core.llama_probe LIB` (or the frozen binary's `--llama-cpu-probe LIB`) loads
 ggml, then the one `libggml-cpu-<level>.so` named, and prints one JSON line:
 `{"variant", "score", "ok", "why"}`; `--scores LIB_DIR` prints ggml's score of each library. A library that the CPU cannot run kills this process
-(SIGILL), which is the point: the gateway (server/runtime/llama_runtime.py) runs the probe in a
+(SIGILL), which is the point: the gateway (server/core/llama_runtime.py) runs the probe in a
 child and never loads a library that has not come back ok.
 
 What "proven" means: ggml's own score says the CPU has the library's instruction sets, and a
@@ -200,7 +200,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps({variant_name(p): score(p) for p in libs}), flush=True)
         return 0
     if len(argv) != 1:
-        print("usage: python -m server.runtime.llama_probe (--scores LIB_DIR | LIB)", file=sys.stderr)
+        print("usage: python -m server.core.llama_probe (--scores LIB_DIR | LIB)", file=sys.stderr)
         return 2
     path = Path(argv[0])
     print(json.dumps(check(_bind(path.parent), path)), flush=True)

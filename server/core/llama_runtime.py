@@ -11,7 +11,7 @@ ggml's own choice (the highest score the CPU's flags allow) is not safe: on a Sa
 Rapids VM that exposes AMX, the sapphirerapids code dies with SIGILL inside its AMX kernel
 (`tilezero` in an OpenMP thread that never loaded a tile configuration) on the first
 embedding or chat, taking the whole worker with it. So a variant is used only once it has
-been proven on this host: server/runtime/llama_probe.py, in a child process, loads it and checks
+been proven on this host: server/core/llama_probe.py, in a child process, loads it and checks
 its matrix products against numpy; a crash or a wrong answer rejects it and the next best is
 tried. Verdicts are kept in `<cache>/llama-cpu-<signature>.json`, the signature of the CPU,
 the kernel and the build (two installs on one host keep a file each), so the probe runs once per host (about a second per variant), not per start.
@@ -171,7 +171,7 @@ def _scores(lib_dir: Path) -> dict[str, int]:
 def _probe_command(*args: str) -> list[str]:
     if getattr(sys, "frozen", False):  # the PyInstaller binary: bundles/gate_main.py dispatches it
         return [sys.executable, "--llama-cpu-probe", *args]
-    return [sys.executable, "-m", "server.runtime.llama_probe", *args]
+    return [sys.executable, "-m", "server.core.llama_probe", *args]
 
 
 def host_signature(libraries) -> str:
