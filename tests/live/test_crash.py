@@ -244,7 +244,9 @@ def test_killed_workers_lose_no_answer_and_forgive_no_spend(tmp_path, fake_upstr
         gate.stop()
 
     answered = load.answers
-    assert sum(s == 200 for s in answered.values()) >= 20 and load.connection_errors > 0
+    # Enough answers to mean something (how many depends on the machine's load: the loop ends
+    # at the first 429, which in-flight reservations can bring before the spend does).
+    assert sum(s == 200 for s in answered.values()) >= 10 and load.connection_errors > 0
     rows = {r["request_id"]: r for r in gate.ledger_rows()}
     missing = [rid for rid in answered if rid not in rows]
     assert not missing, f"{len(missing)} answered requests have no ledger row: {missing[:5]}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.runtime import llama_runtime
+from server.core import llama_runtime
 from cli.doctor.checks import llama_cpu
 from server.core.llama_runtime import cpu_features, llama_cpp
 
