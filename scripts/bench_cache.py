@@ -64,7 +64,7 @@ def pct(values: list[float]) -> tuple[float, float]:
 
 
 def semantic(entries: int, queries: int, cpu: int | None, embedder_path: str | None) -> dict:
-    from server.cache import store
+    from server.cache import entries as cache_entries
     from server.cache.bitindex import BitIndex, quantize
     from server.cache.embedder import Embedder
     from cli.tools.gguf_convert import default_models_dir, ensure_embedder
@@ -103,7 +103,7 @@ def semantic(entries: int, queries: int, cpu: int | None, embedder_path: str | N
         v = embedder.embed([q])[0]
         b = time.perf_counter()
         index.sync(conn)  # what the cache's thread does before each search
-        found = store.rescore(conn, index.search("p", v, store.CANDIDATES), v, time.time())
+        found = cache_entries.rescore(conn, index.search("p", v, cache_entries.CANDIDATES), v, time.time())
         c = time.perf_counter()
         assert found is not None
         if i >= 10:
@@ -117,11 +117,11 @@ def semantic(entries: int, queries: int, cpu: int | None, embedder_path: str | N
     for v in vectors:  # the same searches without an embedding in between (warm caches)
         c = time.perf_counter()
         index.sync(conn)
-        assert store.rescore(conn, index.search("p", v, store.CANDIDATES), v, time.time()) is not None
+        assert cache_entries.rescore(conn, index.search("p", v, cache_entries.CANDIDATES), v, time.time()) is not None
         alone_ms.append((time.perf_counter() - c) * 1000)
     for v in vectors:  # the vec0 path, apart: its scan would evict the other path's caches
         c = time.perf_counter()
-        assert store.nearest(conn, "p", v, time.time()) is not None
+        assert cache_entries.nearest(conn, "p", v, time.time()) is not None
         vec0_ms.append((time.perf_counter() - c) * 1000)
     conn.close()
     by_length = {}

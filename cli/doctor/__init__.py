@@ -4,7 +4,7 @@
     database   the SQLite file: PRAGMA quick_check, migrations applied
     sqlite-vec vec_version() answers in the same binding
     embedder   the semantic cache's GGUF loads and embeds (built first when it is missing)
-    upstream   each provider answers its live check (server.providers.health.check_all)
+    upstream   each provider answers its live check (server.providers.live_check.check_all)
     gateway    the gateway running on this config applied all of it (/health/ready config_error)
     disk       free space where the SQLite file and the models live
 
@@ -31,14 +31,14 @@ class Check:
 
 
 def run(config: Path, *, airgap: bool = False, gate_cmd: list[str] | None = None) -> list[Check]:
-    from cli.doctor import checks
-    from cli.doctor.config import load
+    from cli.doctor import site_checks
+    from cli.doctor.site_config import load
 
     loaded = load(config)
     out = [loaded.check]
     if loaded.settings is None:
         return out
-    out += checks.run_all(loaded.settings)
+    out += site_checks.run_all(loaded.settings)
     if airgap:
         from cli.doctor import airgap as airgap_checks
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cli.doctor import FAIL, PASS, WARN, Check
-from cli.doctor.config import Allowlist, Loaded
+from cli.doctor.site_config import Allowlist, Loaded
 from cli.doctor.sockets import Remote, Sampler, strace_connects
 
 READY_DEADLINE_S = 120.0

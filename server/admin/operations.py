@@ -16,7 +16,7 @@ import msgspec
 from server.admin.refusal import Refused
 from server.admin.specs import (MAX_BUDGET_TOKENS, MAX_BUDGET_USD, MAX_EXPIRES_AT, MAX_RPM, MAX_TPM,
                                 BudgetSpec, KeySpec, TeamSpec)
-from server.cache import store as cache_store
+from server.cache import entries as cache_store
 from server.core.periods import PeriodError, normalize
 from server.core.settings import Settings
 from server.observe.stats import window_stats
@@ -53,10 +53,10 @@ def _count(name: str, value: int | None, high: int) -> None:
 
 @contextmanager
 def _refused(kind: str, code: str | None = None):
-    """The store's KeyError_ (a name taken, an unknown id) as a refusal of this kind."""
+    """The store's StoreRefused (a name taken, an unknown id) as a refusal of this kind."""
     try:
         yield
-    except key_store.KeyError_ as exc:
+    except key_store.StoreRefused as exc:
         raise Refused(str(exc), kind, code=code) from None
 
 
@@ -215,7 +215,7 @@ def cache_clear(conn, alias: str | None) -> dict[str, int]:
 async def check_providers(conn, settings: Settings) -> list[dict]:
     """A live check of the configured providers from this host, with what the gateways last
     published of them (breakers, counters)."""
-    from server.providers.health import check_all
+    from server.providers.live_check import check_all
     from server.providers.registry import build_providers, new_session
 
     known = provider_health.latest(conn)
@@ -230,7 +230,7 @@ async def check_providers(conn, settings: Settings) -> list[dict]:
 
 async def providers(state: GatewayState) -> list[dict]:
     """A live check of this worker's providers, with its breakers and counters."""
-    from server.providers.health import check_all
+    from server.providers.live_check import check_all
 
     known = {row["name"]: row for row in state.health_rows()}
     return await check_all(state.providers, known)

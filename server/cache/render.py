@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 
-from server.cache.store import Entry
+from server.cache.entries import Entry
 from server.core.wire import encode
 
 _PIECES = re.compile(r"\S+\s*|\s+")

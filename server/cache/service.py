@@ -18,7 +18,7 @@ from typing import NamedTuple
 import apsw
 import numpy as np
 
-from server.cache import bitindex, store
+from server.cache import bitindex, entries
 from server.cache.bitindex import BitIndex
 from server.cache.policy import CachePlan
 from server.core.settings import CacheSettings
@@ -31,7 +31,7 @@ MAX_WAITING = 4
 
 
 class Similar(NamedTuple):
-    entry: store.Entry | None
+    entry: entries.Entry | None
     vector: np.ndarray | None
     skipped: str | None = None
 
@@ -115,8 +115,8 @@ class Cache:
             self._conn.close()
 
     # -- lookups ------------------------------------------------------------------
-    def exact(self, conn: apsw.Connection, plan: CachePlan, now: float) -> store.Entry | None:
-        return store.exact(conn, plan.exact, now)
+    def exact(self, conn: apsw.Connection, plan: CachePlan, now: float) -> entries.Entry | None:
+        return entries.exact(conn, plan.exact, now)
 
     async def similar(self, plan: CachePlan, now: float) -> Similar:
         """The best verified entry (or None), the query's vector for a later write, and why
@@ -147,10 +147,10 @@ class Cache:
                                        f"{self.settings.semantic_max_tokens} tokens")
         if self._index is not None:
             self._index.sync(self._conn)
-            ids = self._index.search(plan.partition, vector, store.CANDIDATES)
-            entry = store.rescore(self._conn, ids, vector, now)
+            ids = self._index.search(plan.partition, vector, entries.CANDIDATES)
+            entry = entries.rescore(self._conn, ids, vector, now)
         else:
-            entry = store.nearest(self._conn, plan.partition, vector, now)
+            entry = entries.nearest(self._conn, plan.partition, vector, now)
         threshold = plan.threshold or self.threshold
         if entry is None or entry.similarity < threshold:
             return Similar(None, vector)
@@ -161,7 +161,7 @@ class Cache:
             if not verdict.ok:
                 log.debug("semantic candidate rejected (%.3f): %s", entry.similarity, verdict.reason)
                 return Similar(None, vector)
-        store.touch(self._conn, entry.id, now)
+        entries.touch(self._conn, entry.id, now)
         return Similar(entry, vector)
 
     def touch(self, entry_id: int) -> None:
@@ -169,23 +169,23 @@ class Cache:
 
     def _touch(self, entry_id: int, now: float) -> None:
         try:
-            store.touch(self._conn, entry_id, now)
+            entries.touch(self._conn, entry_id, now)
         except apsw.BusyError:
             pass  # a hit count is not worth waiting for
 
     # -- writes -------------------------------------------------------------------
-    def remember(self, entry: store.NewEntry, vector: np.ndarray | None) -> None:
+    def remember(self, entry: entries.NewEntry, vector: np.ndarray | None) -> None:
         """Keep an answer; runs on the cache thread, never on the request path."""
         self._pool.submit(self._remember, entry, vector)
 
-    def _remember(self, entry: store.NewEntry, vector: np.ndarray | None) -> None:
+    def _remember(self, entry: entries.NewEntry, vector: np.ndarray | None) -> None:
         try:
             if vector is None and self._embedder is not None:
                 vector = self._vector(entry.query)
-            store.put(self._conn, entry, vector)
+            entries.put(self._conn, entry, vector)
         except apsw.Error as exc:
             log.error("cache write failed: %s", exc)
 
     async def prune(self) -> int:
         return await asyncio.get_running_loop().run_in_executor(
-            self._pool, lambda: store.prune(self._conn, time.time(), self.settings.max_entries))
+            self._pool, lambda: entries.prune(self._conn, time.time(), self.settings.max_entries))

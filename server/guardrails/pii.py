@@ -28,7 +28,7 @@ import re
 from bisect import bisect_right
 
 from server.guardrails.base import CARD, EMAIL, IBAN, IP, PHONE, SSN, Finding
-from server.guardrails.checks import IBAN_LENGTHS, valid_card, valid_iban, valid_ssn
+from server.guardrails.checksums import IBAN_LENGTHS, valid_card, valid_iban, valid_ssn
 
 def _inside(spans: list[tuple[int, int]], pos: int) -> bool:
     """Whether `pos` falls in one of `spans` (sorted by start, not overlapping): a binary

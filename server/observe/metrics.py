@@ -199,7 +199,7 @@ def _histogram(family: str, text: str, samples: list[tuple[str, dict[str, str], 
 
 
 def gauges(state) -> list[tuple[str, str, dict[str, str], float]]:
-    from server.cache import store as cache_store
+    from server.cache import entries as cache_store
     from server.store import budgets as budget_store
 
     now = time.time()

@@ -12,11 +12,11 @@ from server.core.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
     from server.cache.policy import CachePlan
-    from server.cache.store import Entry
+    from server.cache.entries import Entry
     from server.core.exchange import Incoming
     from server.pipeline.throttle import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
-    from server.routing.health import ProviderHealth
+    from server.routing.monitor import ProviderHealth
     from server.routing.route import Route
     from server.store.budgets import Budget
     from server.store.ratelimits import Admission

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from server.observe import telemetry
 from server.cache.policy import builtin_scanner, describe, found
-from server.cache.store import NewEntry
+from server.cache.entries import NewEntry
 from server.pipeline import settle
 from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow

@@ -105,7 +105,7 @@ class Target:
     upstream_model: str
     price_in: float = 0.0   # USD per million input tokens (server.core.prices decides)
     price_out: float = 0.0  # USD per million output tokens
-    health: Any = None      # the provider's server.routing.health.ProviderHealth
+    health: Any = None      # the provider's server.routing.monitor.ProviderHealth
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_in + output_tokens * self.price_out) / 1_000_000

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from server.core.prices import price_for
 from server.providers.base import Provider, Target
 from server.routing.breaker import Breaker
-from server.routing.health import ProviderHealth
+from server.routing.monitor import ProviderHealth
 from server.core.settings import Settings
 
 

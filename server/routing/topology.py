@@ -21,7 +21,7 @@ from server.providers.openai_compat import OpenAICompatible
 from server.providers.registry import build_or_leave_out
 from server.providers.scrub import Scrubber
 from server.providers.unavailable import Unavailable
-from server.routing.health import HealthMonitor, ProviderHealth
+from server.routing.monitor import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
 from server.core.settings import Settings
 

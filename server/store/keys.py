@@ -19,7 +19,7 @@ import msgspec
 KEY_PREFIX = "sk-gate-"
 
 
-class KeyError_(Exception):
+class StoreRefused(Exception):
     """A key operation cannot be done (unknown key, duplicate name)."""
 
 
@@ -127,7 +127,7 @@ def create_key(conn: apsw.Connection, name: str, *, models: list[str] | None = N
              team_id, rpm, tpm, allow_cloud, int(sensitive), guardrails, int(log_bodies)),
         )
     except apsw.ConstraintError:
-        raise KeyError_(f"a key named '{name}' already exists") from None
+        raise StoreRefused(f"a key named '{name}' already exists") from None
     return CreatedKey(key=secret, info=get_key(conn, kid))
 
 
@@ -138,7 +138,7 @@ def _models_json(models: list[str] | None) -> str | None:
 def _row(conn: apsw.Connection, ref: str) -> tuple:
     row = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE k.id = ? OR k.name = ?", (ref, ref)).fetchone()
     if row is None:
-        raise KeyError_(f"no key with id or name '{ref}'")
+        raise StoreRefused(f"no key with id or name '{ref}'")
     return row
 
 
@@ -162,7 +162,7 @@ def rotate_key(conn: apsw.Connection, ref: str) -> CreatedKey:
     kid = _row(conn, ref)[0]
     info = get_key(conn, kid)
     if info.status == "revoked":
-        raise KeyError_(f"key '{ref}' is revoked; create a new one")
+        raise StoreRefused(f"key '{ref}' is revoked; create a new one")
     secret = new_secret()
     conn.execute(
         "UPDATE keys SET hash = ?, prefix = ?, rotated_at = ? WHERE id = ?",

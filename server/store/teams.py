@@ -8,7 +8,7 @@ import time
 import apsw
 import msgspec
 
-from server.store.keys import KeyError_
+from server.store.keys import StoreRefused
 
 
 class TeamInfo(msgspec.Struct):
@@ -23,7 +23,7 @@ def create_team(conn: apsw.Connection, name: str) -> TeamInfo:
     try:
         conn.execute("INSERT INTO teams(id, name, created_at) VALUES (?, ?, ?)", (tid, name, time.time()))
     except apsw.ConstraintError:
-        raise KeyError_(f"a team named '{name}' already exists") from None
+        raise StoreRefused(f"a team named '{name}' already exists") from None
     return get_team(conn, tid)
 
 
@@ -32,7 +32,7 @@ def get_team(conn: apsw.Connection, ref: str) -> TeamInfo:
         "SELECT t.id, t.name, t.created_at, (SELECT count(*) FROM keys k WHERE k.team_id = t.id) "
         "FROM teams t WHERE t.id = ? OR t.name = ?", (ref, ref)).fetchone()
     if row is None:
-        raise KeyError_(f"no team with id or name '{ref}'")
+        raise StoreRefused(f"no team with id or name '{ref}'")
     return TeamInfo(*row)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli.doctor import airgap, sockets
-from cli.doctor.config import load, parse_allow
+from cli.doctor.site_config import load, parse_allow
 from tests.bundles.conftest import gate
 from tests.fake_upstream import FakeUpstream
 

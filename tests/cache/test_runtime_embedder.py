@@ -11,7 +11,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from server.cache import store
+from server.cache import entries
 from server.cache.service import Cache
 from server.core.settings import CacheSettings
 from server.store import db
@@ -42,7 +42,7 @@ async def test_a_missing_embedder_is_not_built_at_run_time(tmp_path: Path, monke
         # again by its hash.
         now = time.time()
         key = b"\x01" * 32
-        cache.remember(store.NewEntry("p", key, "team", "local", "chat", "What is 2+2?", "4", "stop",
+        cache.remember(entries.NewEntry("p", key, "team", "local", "chat", "What is 2+2?", "4", "stop",
                                       "m", 5, 1, now, now + 60), None)
         await cache.prune()  # runs on the same single thread, after the write
         conn = db.connect(path, migrate=False)

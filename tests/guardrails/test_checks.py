@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.guardrails.checks import (
+from server.guardrails.checksums import (
     IBAN_LENGTHS,
     card_brand,
     iban_check_digits,

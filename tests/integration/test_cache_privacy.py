@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cache import store as cache_store
+from server.cache import entries as cache_store
 from server.store import db as store_db
 from tests.integration.test_cache import ask, settle_writes
 from tests.integration.test_proxy import ledger_rows

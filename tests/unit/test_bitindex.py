@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from server.cache import bitindex, store
+from server.cache import bitindex, entries
 from server.cache.bitindex import BitIndex, quantize
 from server.store import db
 
@@ -29,7 +29,7 @@ def unit(rng, n=1):
 
 
 def put(conn, n: int, vector, partition="p", expires_at=FAR) -> int:
-    return store.put(conn, store.NewEntry(partition, n.to_bytes(8, "big"), "s", "a", "chat", f"q{n}", f"a{n}",
+    return entries.put(conn, entries.NewEntry(partition, n.to_bytes(8, "big"), "s", "a", "chat", f"q{n}", f"a{n}",
                                           "stop", "m", 1, 1, time.time(), expires_at), vector)
 
 
@@ -96,7 +96,7 @@ def test_a_small_partition_returns_all_and_the_entry_itself_rescores_to_one(conn
     index.load(conn)
     got = index.search("p", vecs[2], 16)
     assert sorted(got) == sorted(ids)
-    entry = store.rescore(conn, got, vecs[2], time.time())
+    entry = entries.rescore(conn, got, vecs[2], time.time())
     assert entry.id == ids[2] and entry.similarity == pytest.approx(1.0, abs=1e-5)
 
 
@@ -116,10 +116,10 @@ def test_follows_inserts_and_deletes_from_another_worker(conns):
     assert len(index) == 40 and ids[7] not in index.search("p", vecs[7], 40)
     assert replacement in index.search("p", vecs[8], 2)
     put(other, 100, vecs[9], expires_at=1.0)
-    store.prune(other, time.time(), 1000)
+    entries.prune(other, time.time(), 1000)
     index.sync(mine)
     assert len(index) == 40
-    store.clear(other, "a")
+    entries.clear(other, "a")
     index.sync(mine)
     assert len(index) == 0 and index.search("p", vecs[0], 16) == []
     assert index.reloads == 1  # all of that by the log, no reload
@@ -133,7 +133,7 @@ def test_a_reused_id_is_not_lost(conns):
     last = put(other, 2, vecs[1])
     index = BitIndex()
     index.load(mine)
-    store.clear(other)  # the highest id is gone, so SQLite hands it out again
+    entries.clear(other)  # the highest id is gone, so SQLite hands it out again
     reused = put(other, 3, vecs[2])
     assert reused in (first, last)
     index.sync(mine)
@@ -168,7 +168,7 @@ def test_a_big_clear_reloads_instead_of_deleting_one_by_one(conns, monkeypatch):
         put(other, i, v)
     index.sync(mine)
     assert index.reloads == 1 and len(index) == 8  # 8 changes: applied one by one
-    store.clear(other)
+    entries.clear(other)
     put(other, 50, vecs[11])
     index.sync(mine)
     assert index.reloads == 1 and len(index) == 1  # 8 deletes and an insert: still by the log

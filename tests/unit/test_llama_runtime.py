@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.core import llama_runtime
-from cli.doctor.checks import llama_cpu
+from cli.doctor.site_checks import llama_cpu
 from server.core.llama_runtime import cpu_features, llama_cpp
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="the variants are x86-64 levels")

@@ -9,7 +9,7 @@ from server.providers.base import Target
 from server.providers.openai_compat import load_from_metrics
 from server.routing import balance
 from server.routing.breaker import Breaker
-from server.routing.health import ProviderHealth
+from server.routing.monitor import ProviderHealth
 
 
 def test_breaker_opens_half_opens_and_closes():

@@ -88,15 +88,15 @@ def test_expiry_revocation_and_rotation(conn):
     revoked = key_store.revoke_key(conn, app.info.id)
     assert revoked.status == "revoked"
     assert key_store.authenticate(conn, rotated.key, time.time()) is None
-    with pytest.raises(key_store.KeyError_, match="revoked"):
+    with pytest.raises(key_store.StoreRefused, match="revoked"):
         key_store.rotate_key(conn, "app")
 
 
 def test_key_names_are_unique_and_lookups_clear(conn):
     key_store.create_key(conn, "app")
-    with pytest.raises(key_store.KeyError_, match="already exists"):
+    with pytest.raises(key_store.StoreRefused, match="already exists"):
         key_store.create_key(conn, "app")
-    with pytest.raises(key_store.KeyError_, match="no key"):
+    with pytest.raises(key_store.StoreRefused, match="no key"):
         key_store.get_key(conn, "ghost")
     assert [k.name for k in key_store.list_keys(conn)] == ["app"]
 

@@ -112,7 +112,7 @@ def embedder(settings: Settings) -> Check:
 
 
 async def _upstreams(settings: Settings) -> list[Check]:
-    from server.providers.health import check_all
+    from server.providers.live_check import check_all
     from server.providers.registry import build_provider, new_session
 
     out, providers = [], {}
