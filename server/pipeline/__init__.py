@@ -1,9 +1,9 @@
 """The request path, in order. Each stage is one module with `stage(ctx, state)`.
 
-    authenticate -> parse -> guard_input -> resolve -> throttle -> lookup -> reserve
+    authenticate -> parse -> guard_input -> resolve -> lookup -> admit
     -> dispatch -> guard_output + respond -> settle -> record
 
-A stage may answer at once (lookup, on a cache hit) by returning the output. settle and
+A stage may answer at once (admit, on an admitted cache hit) by returning the output. settle and
 record run once for every request, however it ended (`finish`), and before the answer's
 last byte goes out: the budget and the ledger know of every answer a client holds.
 """
@@ -18,17 +18,16 @@ from typing import TYPE_CHECKING
 from server.errors import GatewayError
 from server.http import ClientGone, Incoming, JsonOut, StreamOut
 from server.pipeline import (
+    admit,
     authenticate,
     dispatch,
     guard_input,
     lookup,
     parse,
     record,
-    reserve,
     resolve,
     respond,
     settle,
-    throttle,
 )
 from server.pipeline.context import RequestContext
 from server.wire import Op
@@ -41,9 +40,8 @@ BEFORE_DISPATCH = (
     ("parse", parse.stage),
     ("guard_input", guard_input.stage),
     ("resolve", resolve.stage),
-    ("throttle", throttle.stage),
     ("lookup", lookup.stage),
-    ("reserve", reserve.stage),
+    ("admit", admit.stage),
 )
 
 

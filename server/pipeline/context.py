@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from server.cache.policy import CachePlan
     from server.cache.store import Entry
     from server.http import Incoming
-    from server.pipeline.throttle import RatePlan
+    from server.pipeline.admit import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
     from server.routing.health import ProviderHealth
     from server.routing.route import Route
@@ -81,7 +81,8 @@ class RequestContext:
     cache_status: str | None = None     # HIT | SEMANTIC_HIT | MISS | BYPASS
     cache_note: str | None = None
     cache_plan: "CachePlan | None" = None
-    cache_hit: "Entry | None" = None
+    cache_hit: "Entry | None" = None    # the hit the answer came from (once admitted)
+    cache_found: "tuple[str, Entry] | None" = None  # (HIT | SEMANTIC_HIT, entry), for admit
     cache_vector: Any = None
 
     def fail(self, error: GatewayError) -> None:

@@ -1,7 +1,7 @@
 """lookup: the exact cache, then the semantic cache (same partition only).
 
-A hit answers at once: it still counts against the key's request rate, costs no budget,
-and is recorded in the ledger as a hit. A miss carries the query's vector along, so the
+A hit is kept for `admit`, which counts it against the key's request rate (it costs no
+budget) and answers it from the cache; it is recorded in the ledger as a hit. A miss carries the query's vector along, so the
 answer can be kept without embedding it twice. A request holding personal data or a secret
 bypasses the cache (its question would be kept in the file in clear).
 """
@@ -11,13 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.cache.policy import Bypass, builtin_scanner, describe, found, plan
-from server.pipeline import respond, throttle
 from server.pipeline.context import RequestContext
-from server.store.db import immediate
-from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
-    from server.http import JsonOut, StreamOut
     from server.state import GatewayState
 
 
@@ -38,7 +34,7 @@ def screen_question(ctx: RequestContext, query: str) -> None:
         raise Bypass(f"the question holds {describe(kinds)}: not cached")
 
 
-async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut | None":
+async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     cache = state.cache
     assert ctx.principal is not None and ctx.fields is not None and ctx.route is not None
     try:
@@ -61,11 +57,5 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | Stream
             return None
     else:
         cache.touch(entry.id)
-    p, rate = ctx.principal, ctx.rate_plan
-    if rate is not None:  # a hit still counts as a request (tokens: none were generated)
-        with immediate(state.db):
-            ctx.rate = admit_in(state.db, p.key_id, rate.rpm, None, 0, ctx.ts)
-        if not ctx.rate.allowed:
-            raise throttle.refusal(ctx.rate, rate, p.name)
-    ctx.cache_status, ctx.cache_hit = status, entry
-    return respond.cached_out(ctx, state)
+    ctx.cache_found = (status, entry)  # answered once admitted
+    return None

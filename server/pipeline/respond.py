@@ -25,8 +25,8 @@ from server.http import JsonOut, StreamOut
 from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
 from server.pipeline.output_cap import OutputCap
-from server.pipeline.throttle import rate_headers
 from server.sse import DONE_EVENT, event
+from server.store.ratelimits import Admission
 from server.wire import (
     ChunkView,
     chunk_text,
@@ -40,6 +40,15 @@ if TYPE_CHECKING:
     from server.state import GatewayState
 
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection
+
+
+def rate_headers(admission: Admission) -> dict[str, str]:
+    out = {}
+    for lim in admission.limits:
+        out[f"x-ratelimit-limit-{lim.kind}"] = str(lim.limit)
+        out[f"x-ratelimit-remaining-{lim.kind}"] = str(lim.remaining)
+        out[f"x-ratelimit-reset-{lim.kind}"] = f"{lim.reset_s:.3f}s"
+    return out
 
 
 def headers(ctx: RequestContext) -> dict[str, str]:
