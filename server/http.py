@@ -75,11 +75,10 @@ class JsonOut:
 
 @dataclass(slots=True)
 class StreamOut:
+    # Settles and records itself, before its last event or when it is cut off; so it must be
+    # started (send_stream starts it before anything else can fail).
     events: AsyncIterator[bytes]
     headers: dict[str, str] = field(default_factory=dict)
-    # Called once the response is over, however it ended (idempotent: the relay calls it
-    # before its last event, but a relay cancelled before it started never runs it).
-    finish: Callable[[], Awaitable[None] | None] = lambda: None
 
 
 def _raw_headers(headers: dict[str, str], content_type: bytes) -> list[tuple[bytes, bytes]]:
@@ -106,10 +105,16 @@ async def send_json(send, out: JsonOut) -> None:
 async def send_stream(send, receive, out: StreamOut) -> None:
     """Relay the events; when the client goes away, the relay is cancelled (and settles).
 
-    The first event goes out straight after the headers, before the pump and watcher tasks
-    exist (it is ready: the upstream's first event arrived before the answer started).
+    The first event is taken before the headers go out, so the relay has started (and will
+    settle) whatever happens to the connection; it is ready (the upstream's first event
+    arrived before the answer started) and goes out straight after the headers, before the
+    pump and watcher tasks exist.
     """
     events = out.events.__aiter__()
+    try:
+        first = await events.__anext__()
+    except StopAsyncIteration:
+        first = None
 
     async def pump() -> None:
         async for event in events:
@@ -123,10 +128,6 @@ async def send_stream(send, receive, out: StreamOut) -> None:
     try:
         await send({"type": "http.response.start", "status": 200,
                     "headers": _raw_headers(out.headers, b"text/event-stream")})
-        try:
-            first = await events.__anext__()
-        except StopAsyncIteration:
-            first = None
         if first is not None:
             await send({"type": "http.response.body", "body": first, "more_body": True})
         relay = asyncio.ensure_future(pump())
@@ -142,7 +143,6 @@ async def send_stream(send, receive, out: StreamOut) -> None:
             relay.cancel()  # the client left: the relay's finally records it
         await asyncio.gather(*tasks, return_exceptions=True)
         await out.events.aclose()  # type: ignore[attr-defined]
-        out.finish()
     if relay.cancelled():
         return  # the client is gone: nothing more can be sent
     failure = relay.exception()

@@ -28,7 +28,6 @@ from server.store.ratelimits import Admission, admit_in
 from server.wire import encode
 
 if TYPE_CHECKING:
-    from server.http import JsonOut, StreamOut
     from server.state import GatewayState
 
 
@@ -113,8 +112,8 @@ def _apply(ctx: RequestContext, worst: WorstCase) -> None:
         ctx.view = msgspec.structs.replace(ctx.view, max_tokens=worst.max_tokens)  # type: ignore[arg-type]
 
 
-def _hit(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut":
-    """A hit counts as a request (tokens: none were generated), then is answered."""
+def _hit(ctx: RequestContext, state: "GatewayState") -> None:
+    """A hit counts as a request (tokens: none were generated); then it is the answer."""
     p, found = ctx.principal, ctx.cache_found
     assert p is not None and found is not None
     if p.rpm or p.tpm:
@@ -124,18 +123,18 @@ def _hit(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut":
         if not ctx.rate.allowed:
             raise rate_refusal(ctx.rate, plan, p.name)
     ctx.cache_status, ctx.cache_hit = found
-    return respond.cached_out(ctx, state)
 
 
-async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut | None":
+async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     if ctx.cache_found is not None:
-        return _hit(ctx, state)
+        _hit(ctx, state)
+        return
     p = ctx.principal
     assert p is not None and ctx.fields is not None and ctx.view is not None
     limited = bool(p.rpm or p.tpm)
     budgets = state.auth.budgets(state.db, p.key_id, p.team_id) if p.budgeted else []
     if not limited and not budgets:
-        return None
+        return
     worst = worst_case(ctx.fields, ctx.view, ctx.op, state.settings.budgets)
     _apply(ctx, worst)
     plan = ctx.rate_plan = RatePlan(p.rpm, p.tpm, worst.input + worst.output if p.tpm else 0) if limited else None
@@ -168,4 +167,3 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | Stream
                 raise BudgetExceeded(_budget_message(refused), headers={"Retry-After": str(retry)})
     ctx.budgets = budgets
     ctx.reserved_usd, ctx.reserved_tokens = usd, tokens
-    return None
