@@ -17,32 +17,30 @@ if TYPE_CHECKING:
     from server.state import GatewayState
 
 
-def screen_question(ctx: RequestContext, query: str) -> None:
+def screen_question(ctx: RequestContext, query: str) -> Bypass | None:
     """Bypass when the guardrails found personal data or a secret in any of the request's
     texts, or (guardrails off, or a policy checking fewer kinds) the detectors find some in
     the question the cache would keep."""
     guard = ctx.guard
     if guard is not None:
         if ctx.input_found is None:
-            raise Bypass("the guardrail checks did not complete: not cached")
+            return Bypass("the guardrail checks did not complete: not cached")
         if ctx.input_found:
-            raise Bypass(f"the request holds {describe(ctx.input_found)}: not cached")
+            return Bypass(f"the request holds {describe(ctx.input_found)}: not cached")
         if guard.screen is guard.scanner:
-            return  # every text was already checked for every kind: nothing found
+            return None  # every text was already checked for every kind: nothing found
     kinds = found(guard.screen if guard is not None else builtin_scanner(), query)
-    if kinds:
-        raise Bypass(f"the question holds {describe(kinds)}: not cached")
+    return Bypass(f"the question holds {describe(kinds)}: not cached") if kinds else None
 
 
 async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     cache = state.cache
     assert ctx.principal is not None and ctx.fields is not None and ctx.route is not None
-    try:
-        cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
-                          state.settings.cache, ctx.route.cache)
-        screen_question(ctx, cache_plan.query)
-    except Bypass as reason:
-        ctx.cache_status, ctx.cache_note = "BYPASS", str(reason)
+    cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
+                      state.settings.cache, ctx.route.cache)
+    bypass = cache_plan if isinstance(cache_plan, Bypass) else screen_question(ctx, cache_plan.query)
+    if bypass is not None:
+        ctx.cache_status, ctx.cache_note = "BYPASS", bypass.reason
         return None
     ctx.cache_plan = cache_plan
     ctx.cache_status = "MISS"
