@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import BodyTooLarge, GatewayError, InternalError, InvalidRequest, render
+from server.errors import BodyTooLarge, GateError, GatewayError, InternalError, InvalidRequest, render
 
 log = logging.getLogger("gate")
 
 Scope = dict[str, Any]
 
 
-class ClientGone(Exception):
+class ClientGone(GateError):
     """The client closed the connection before the whole body arrived (granian says the same
     of a malformed chunked body)."""
 

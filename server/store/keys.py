@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import apsw
 import msgspec
 
+from server.errors import GateError
+
 KEY_PREFIX = "sk-gate-"
 
 
-class KeyError_(Exception):
+class KeyError_(GateError):
     """A key operation cannot be done (unknown key, duplicate name)."""
 
 
