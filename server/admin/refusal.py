@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from server.core.errors import Conflict, GatewayError, InvalidRequest, NotFound
+from server.core.errors import Conflict, GateError, GatewayError, InvalidRequest, NotFound
 
 Kind = Literal["invalid", "not_found", "conflict"]
 
 
-class Refused(Exception):
+class Refused(GateError):
     """An admin operation refused: `kind` says why, `message` is fit for the operator.
 
     `code` and `param` go into the OpenAI error envelope when the refusal crosses HTTP.

@@ -39,8 +39,11 @@ class CachePlan:
     threshold: float | None  # per request (x-gate-cache-threshold), else the configured one
 
 
-class Bypass(Exception):
-    """This request is neither answered from nor kept in the cache; the reason says why."""
+@dataclass(frozen=True, slots=True)
+class Bypass:
+    """This request is neither answered from nor kept in the cache; `reason` says why."""
+
+    reason: str
 
 
 def _text(content: object) -> str | None:
@@ -58,36 +61,36 @@ def _directives(headers: dict[str, str]) -> set[str]:
 
 
 def plan(op: str, fields: RawFields, headers: dict[str, str], principal: Principal, alias: str,
-         settings: CacheSettings, model_cache: bool) -> CachePlan:
+         settings: CacheSettings, model_cache: bool) -> CachePlan | Bypass:
     """A plan for this request, or Bypass (with the reason) when it must not be cached."""
     if not settings.enabled or not model_cache:
-        raise Bypass("the cache is off for this model")
+        return Bypass("the cache is off for this model")
     if op == "embeddings":
-        raise Bypass("embeddings are not cached")
+        return Bypass("embeddings are not cached")
     directives = _directives(headers)
     if "no-store" in directives:
-        raise Bypass("Cache-Control: no-store")
+        return Bypass("Cache-Control: no-store")
     decoded = {k: msgspec.json.decode(v) for k, v in fields.items() if k not in NEUTRAL}
     temperature = decoded.get("temperature")
     if isinstance(temperature, (int, float)) and temperature > settings.max_temperature:
-        raise Bypass(f"temperature {temperature} > max_temperature {settings.max_temperature}")
+        return Bypass(f"temperature {temperature} > max_temperature {settings.max_temperature}")
     if (decoded.get("n") or 1) != 1:
-        raise Bypass("n > 1")
+        return Bypass("n > 1")
     if decoded.get("tools") and not settings.cache_tools:
-        raise Bypass("requests with tools are not cached (cache_tools = false)")
+        return Bypass("requests with tools are not cached (cache_tools = false)")
     if "user" in fields and not settings.cache_per_user:
-        raise Bypass("requests naming a user are not cached (cache_per_user = false)")
+        return Bypass("requests naming a user are not cached (cache_per_user = false)")
     if op == "chat":
         messages = decoded.get("messages") or []
         last = messages[-1] if messages else {}
         query = _text(last.get("content")) if isinstance(last, dict) and last.get("role") == "user" else None
         if query is None:
-            raise Bypass("the last message is not a user's text")
+            return Bypass("the last message is not a user's text")
         decoded["messages"] = messages[:-1]
     else:
         query = decoded.pop("prompt", None)
         if not isinstance(query, str):
-            raise Bypass("only single string prompts are cached")
+            return Bypass("only single string prompts are cached")
     decoded.pop("model", None)
     scope = (f"team:{principal.team_id}" if settings.scope == "team" and principal.team_id
              else f"key:{principal.key_id}")

@@ -1,9 +1,50 @@
 """The one exception tree of the gateway.
 
-Every error a client can see is a `GatewayError` with an HTTP status and an OpenAI error
-type; `server.web.app` renders them all through one handler into the OpenAI error envelope
-`{"error": {"message", "type", "param", "code"}}`. Foreign errors are translated where they
-enter (msgspec in `parse`, aiohttp in the providers).
+Every exception the server raises on purpose derives from `GateError`. Those a client can
+see are `GatewayError`s: each has an HTTP status and an OpenAI error type, and is rendered
+at the boundary (`server/web/front.py` on the hot path, `server/web/app.py` `handle_exception` on
+Litestar's) into OpenAI's envelope `{"error": {"message", "type", "param", "code"}}`.
+Foreign errors are translated where they enter (msgspec in `parse`, aiohttp in the
+providers, Litestar's in `handle_exception`). An error is complete when it is made: no
+code changes one after it is raised, and none is raised to steer the normal path.
+
+The tree, drawn as httpx draws its own (status and type of the client's answer; a module
+named where the class lives elsewhere):
+
+* GateError
+  + GatewayError ...................... 500 server_error, code internal_error
+  | + InvalidRequest .................. 400 invalid_request_error
+  | | - BodyTooLarge .................. 413 request_too_large
+  | | - Conflict ...................... 409 (an admin name taken)
+  | | - ClientError ................... its own 4xx (another client error Litestar found)
+  | | - Unsupported ................... 400 unsupported_operation
+  | | - OverBudgetLimit ............... 400 request_exceeds_budget (server/pipeline/admit.py)
+  | - Unauthorized .................... 401 authentication_error
+  | - Forbidden ....................... 403 permission_error
+  | - NotFound ........................ 404 invalid_request_error
+  | - MethodNotAllowed ................ 405 invalid_request_error
+  | - RateLimited ..................... 429, type "requests" or "tokens"
+  | - BudgetExceeded .................. 429 insufficient_quota
+  | - UpstreamError ................... the upstream's own status and type
+  | + UpstreamUnavailable ............. 502 upstream_error (retryable)
+  | | - UpstreamTimeout ............... 504
+  | | + UpstreamBadResponse ........... 502
+  | |   - SchemaMismatch .............. 502 (server/pipeline/guard_output.py)
+  | - ServiceUnavailable .............. 503 server_error
+  | - InternalError ................... 500 server_error (a bug; the log has the details)
+  - ClientGone ........................ the client left before the body arrived (server/web/http.py)
+  - Refused ........................... an admin operation refused (server/admin/refusal.py)
+  - ConfigError ....................... gateway.toml unusable (server/core/settings.py)
+  - StoreError ........................ the SQLite file cannot be opened (server/store/db.py)
+  - StoreRefused ......................... a key or team operation refused (server/store/keys.py)
+  - PeriodError ....................... a budget period not understood, also a ValueError (server/core/periods.py)
+  - JsonLimitError .................... a body past the parser's limits, also a ValueError (server/core/json_limits.py)
+  - ScanTimeout ....................... an input check too slow, also a RuntimeError (server/guardrails/offload.py)
+
+Outside the tree, on purpose: Python's own errors for a bug (TypeError, AssertionError),
+ValueError in msgspec validation hooks (msgspec turns it into its ValidationError, which
+`ConfigError` then reports), and the errors of loading llama.cpp and model files
+(RuntimeError, OSError), which their callers catch and report.
 """
 
 from __future__ import annotations
@@ -22,7 +63,13 @@ class ErrorEnvelope(msgspec.Struct):
     error: ErrorBody
 
 
-class GatewayError(Exception):
+class GateError(Exception):
+    """The root: every exception the server raises on purpose."""
+
+
+class GatewayError(GateError):
+    """A request refused or failed, as the client is answered (see the tree above)."""
+
     status = 500
     type = "server_error"
     code: str | None = "internal_error"
@@ -85,6 +132,14 @@ class Conflict(InvalidRequest):
     """The request clashes with what exists (an admin name taken)."""
 
     status = 409
+
+
+class ClientError(InvalidRequest):
+    """Another client error the web framework found, with its own status (4xx)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Unsupported(InvalidRequest):

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.core.errors import BodyTooLarge, GatewayError, InvalidRequest, render
+from server.core.errors import BodyTooLarge, GateError, GatewayError, InvalidRequest, render
 
 Scope = dict[str, Any]
 
 
-class ClientGone(Exception):
+class ClientGone(GateError):
     """The client closed the connection before the whole body arrived (granian says the same
     of a malformed chunked body)."""
 
@@ -66,11 +66,10 @@ class JsonOut:
 
 @dataclass(slots=True)
 class StreamOut:
+    # Settles and records itself, before its last event or when it is cut off; so it must be
+    # started (send_stream starts it before anything else can fail).
     events: AsyncIterator[bytes]
     headers: dict[str, str] = field(default_factory=dict)
-    # Called once the response is over, however it ended (idempotent: the relay calls it
-    # before its last event, but a relay cancelled before it started never runs it).
-    finish: Callable[[], Awaitable[None] | None] = lambda: None
 
 
 def error_out(error: GatewayError, request_id: str) -> JsonOut:

@@ -24,6 +24,8 @@ import re
 
 import numpy as np
 
+from server.core.errors import GateError
+
 MAX_DEPTH = 64
 INT64_MAX = 2**63 - 1
 
@@ -57,7 +59,7 @@ _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
 
 
-class JsonLimitError(ValueError):
+class JsonLimitError(GateError, ValueError):
     """The body is valid JSON but beyond what the gateway accepts; the message says why."""
 
 

@@ -10,11 +10,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from server.core.errors import GateError
+
 DAY = 86400.0
 PERIOD_HELP = "daily, weekly, monthly (calendar-aligned, UTC) or Nd (rolling N days)"
 
 
-class PeriodError(ValueError):
+class PeriodError(GateError, ValueError):
     pass
 
 

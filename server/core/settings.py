@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from server.core.errors import GateError
 from server.guardrails.config import GuardrailSettings
 from server.core.settings_types import SECRET_REF_PATTERN, Name, Port, Positive, PositiveFloat, Price, SecretRef
 from server.core.settings_types import Strict as _Strict
@@ -31,7 +32,7 @@ from server.core.settings_upstreams import (
 DEFAULT_CONFIG = "gateway.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(GateError):
     """gateway.toml is missing, malformed or invalid; the message says where and why."""
 
 

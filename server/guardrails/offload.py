@@ -24,13 +24,14 @@ from multiprocessing.pool import Pool
 
 import msgspec
 
+from server.core.errors import GateError
 from server.guardrails.config import GuardrailPolicy
 from server.guardrails.runtime import Guard, InputVerdict, inspect_input
 
 INLINE_CHARS = 16_384
 
 
-class ScanTimeout(RuntimeError):
+class ScanTimeout(GateError, RuntimeError):
     """The input check did not finish within the policy's scan_timeout_s."""
 
 

@@ -14,9 +14,8 @@ if TYPE_CHECKING:
     from server.cache.policy import CachePlan
     from server.cache.entries import Entry
     from server.core.exchange import Incoming
-    from server.pipeline.throttle import RatePlan
+    from server.pipeline.admit import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
-    from server.routing.monitor import ProviderHealth
     from server.routing.route import Route
     from server.store.budgets import Budget
     from server.store.ratelimits import Admission
@@ -46,7 +45,6 @@ class RequestContext:
     guard_notes: list[str] = field(default_factory=list)
     output_guard: Any = None
     input_found: dict[str, int] | None = None  # kinds the input checks found; None: they did not run
-    holding: "ProviderHealth | None" = None  # the provider this request is counted on
     target: Target | None = None
     reply: Reply | None = None
     chunks: ChunkStream | None = None
@@ -57,7 +55,6 @@ class RequestContext:
     error: str | None = None
     ttfb_ms: float | None = None  # streams: to the first text the client gets
     generation: tuple[float, float] | None = None  # streams: first token to last (perf_counter)
-    finished: bool = False
     # Timings for the trace: (stage, start, end) and (target, start, end, status, error, host).
     marks: list[tuple[str, float, float]] = field(default_factory=list)
     attempt_marks: list[tuple[str, float, float, int, str | None, str | None]] = field(default_factory=list)
@@ -81,7 +78,8 @@ class RequestContext:
     cache_status: str | None = None     # HIT | SEMANTIC_HIT | MISS | BYPASS
     cache_note: str | None = None
     cache_plan: "CachePlan | None" = None
-    cache_hit: "Entry | None" = None
+    cache_hit: "Entry | None" = None    # the hit the answer came from (once admitted)
+    cache_found: "tuple[str, Entry] | None" = None  # (HIT | SEMANTIC_HIT, entry), for admit
     cache_vector: Any = None
 
     def fail(self, error: GatewayError) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -26,8 +27,9 @@ from server.core.errors import (
 )
 from server.pipeline import collect
 from server.pipeline.context import RequestContext
-from server.providers.base import Target, UpstreamCall
+from server.providers.base import ChunkStream, Target, UpstreamCall
 from server.routing import balance
+from server.routing.monitor import ProviderHealth
 from server.routing.plan import plan
 from server.core.wire import INCLUDE_USAGE, RAW_TRUE, RawFields, encode, raw_str
 
@@ -81,33 +83,60 @@ def backoff_s(attempt: int, error: GatewayError, state: "GatewayState") -> float
     return random.uniform(ceiling / 2, ceiling)  # exponential, with jitter
 
 
+class HeldStream:
+    """A provider's stream, counted in flight on its provider until it is closed (by the
+    relay, or by collect)."""
+
+    __slots__ = ("stream", "health")
+
+    def __init__(self, stream: ChunkStream, health: ProviderHealth) -> None:
+        self.stream = stream
+        self.health: ProviderHealth | None = health
+
+    def __getattr__(self, name: str) -> Any:  # done, first_token_at, last_token_at
+        return getattr(self.stream, name)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.stream.__aiter__()
+
+    async def aclose(self) -> None:
+        health, self.health = self.health, None  # a second close releases nothing
+        if health is not None:
+            health.inflight -= 1
+        await self.stream.aclose()
+
+
 async def _call(ctx: RequestContext, target: Target, state: "GatewayState") -> None:
+    """One call to the provider, counted in flight on it for as long as it lasts: a JSON
+    answer until it has arrived, a stream until it is closed (HeldStream)."""
     ctx.collect = collect.applies(ctx, state)  # ctx.target is this target
     stream = ctx.stream or ctx.collect
     call = UpstreamCall(ctx.op, upstream_fields(ctx, target, stream), ctx.view,  # type: ignore[arg-type]
                         target.upstream_model, stream, ctx.request_id)
-    if stream:
-        ctx.chunks = await target.provider.open_stream(call)
-    else:
-        ctx.reply = await target.provider.send(call)
+    health = target.health
+    health.inflight += 1
+    if not stream:
+        try:
+            ctx.reply = await target.provider.send(call)
+        finally:
+            health.inflight -= 1
+        return
+    try:
+        opened = await target.provider.open_stream(call)
+    except BaseException:
+        health.inflight -= 1
+        raise
+    ctx.chunks = HeldStream(opened, health)
 
 
 async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> GatewayError | None:
-    """Up to 1 + retries calls to one target; None on success, else the last error.
-
-    The provider's in-flight count goes up for each call and back down on every way out of
-    it (a failure, a provider's own bug, a cancelled request), except on success: then the
-    request holds it until it is finished (`ctx.holding`, released by pipeline.finish).
-    """
+    """Up to 1 + retries calls to one target; None on success, else the last error."""
     health = target.health
     for attempt in range(1 + state.settings.routing.retries):
         ctx.target = target
         started = perf_counter()
-        health.inflight += 1
-        held = False
         try:
             await _call(ctx, target, state)
-            held = True
         except GatewayError as exc:
             error = exc
         except Exception as exc:  # a bug in a provider: noted on the attempt, then a 500
@@ -117,15 +146,11 @@ async def _try(ctx: RequestContext, target: Target, state: "GatewayState") -> Ga
             health.last_error = f"internal error: {type(exc).__name__}"
             ctx.attempts.append(f"{target.label}=500")
             raise
-        finally:
-            if not held:
-                health.inflight -= 1
-        if held:
+        else:
             ctx.attempt_marks.append((target.label, started, perf_counter(), 200, None, target.provider.address))
             health.breaker.success()
             health.tripped_by_check = False
             health.served += 1
-            ctx.holding = health  # released when the request is finished (streams: at their end)
             ctx.attempts.append(f"{target.label}=ok")
             return None
         ctx.attempt_marks.append((target.label, started, perf_counter(), error.status,

@@ -1,48 +1,42 @@
-"""The worst case a request can cost, shared by throttle and reserve.
+"""The worst case a request can cost, for admission (`server.pipeline.admit`).
 
 Input: `server.core.prompt_bound` (every field an upstream may render into the prompt). Output:
 the output limit times every answer the upstream makes (`n`, or `best_of` when larger, for
 each prompt of a completions batch), plus a `prediction`'s text (OpenAI bills rejected
 prediction tokens as output). When both `max_tokens` and `max_completion_tokens` are set,
-the larger counts: an upstream may honour either. When the client sets neither and a budget
-or a token rate limit applies, the gateway sets `max_tokens` (`[budgets] default_max_tokens`)
-and sends it upstream, so the worst case is a real bound and not a guess. An upstream that
-ignores the limit anyway is cut by `server.pipeline.output_cap`.
+the larger counts: an upstream may honour either. When the client sets neither, the worst
+case counts `[budgets] default_max_tokens` and says so (`WorstCase.max_tokens`): admission
+then sends that limit upstream, so the worst case is a real bound and not a guess. An
+upstream that ignores the limit anyway is cut by `server.pipeline.output_cap`.
+
+A pure function of the request: it changes nothing; what the request must carry, the
+caller applies.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-import msgspec
-
-from server.pipeline.context import RequestContext
 from server.core.prompt_bound import CAP, prompt_bound
-from server.core.wire import ChatView, EmbeddingView, encode
-
-if TYPE_CHECKING:
-    from server.runtime.state import GatewayState
+from server.core.settings import BudgetSettings
+from server.core.wire import ChatView, EmbeddingView, Op, RawFields, View
 
 
-def worst_case(ctx: RequestContext, state: "GatewayState") -> tuple[int, int]:
-    """(input tokens at most, output tokens at most); computed once per request."""
-    if ctx.worst_in is None:
-        view = ctx.view
-        assert view is not None and ctx.fields is not None
-        b = state.settings.budgets
-        bound = prompt_bound(ctx.fields, ctx.op, image_tokens=b.image_tokens, template_tokens=b.template_tokens)
-        if isinstance(view, EmbeddingView):
-            ctx.worst_in, ctx.worst_out = bound.tokens, 0
-            return ctx.worst_in, ctx.worst_out
-        limits = [v for v in (view.max_tokens, getattr(view, "max_completion_tokens", None)) if v is not None]
-        if limits:
-            limit = max(limits)
-        else:
-            limit = b.default_max_tokens
-            ctx.fields["max_tokens"] = msgspec.Raw(encode(limit))
-            ctx.view = msgspec.structs.replace(view, max_tokens=limit)
-        answers = ctx.answers = max(view.n or 1, view.best_of or 1) * bound.prompts
-        extra = len(ctx.fields["prediction"]) if isinstance(view, ChatView) and "prediction" in ctx.fields else 0
-        ctx.worst_in = bound.tokens
-        ctx.worst_out = min(CAP, (limit + extra) * answers)
-    return ctx.worst_in, ctx.worst_out
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    input: int              # prompt tokens at most
+    output: int             # output tokens at most, every answer together
+    answers: int = 1        # answers the upstream makes: n (or best_of) per prompt
+    max_tokens: int | None = None  # the output limit to send upstream (the client set none)
+
+
+def worst_case(fields: RawFields, view: View, op: Op, budgets: BudgetSettings) -> WorstCase:
+    bound = prompt_bound(fields, op, image_tokens=budgets.image_tokens, template_tokens=budgets.template_tokens)
+    if isinstance(view, EmbeddingView):
+        return WorstCase(bound.tokens, 0)
+    limits = [v for v in (view.max_tokens, getattr(view, "max_completion_tokens", None)) if v is not None]
+    default = None if limits else budgets.default_max_tokens
+    limit = max(limits) if limits else budgets.default_max_tokens
+    answers = max(view.n or 1, view.best_of or 1) * bound.prompts
+    extra = len(fields["prediction"]) if isinstance(view, ChatView) and "prediction" in fields else 0
+    return WorstCase(bound.tokens, min(CAP, (limit + extra) * answers), answers, default)

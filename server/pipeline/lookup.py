@@ -1,7 +1,7 @@
 """lookup: the exact cache, then the semantic cache (same partition only).
 
-A hit answers at once: it still counts against the key's request rate, costs no budget,
-and is recorded in the ledger as a hit. A miss carries the query's vector along, so the
+A hit is kept for `admit`, which counts it against the key's request rate (it costs no
+budget) and answers it from the cache; it is recorded in the ledger as a hit. A miss carries the query's vector along, so the
 answer can be kept without embedding it twice. A request holding personal data or a secret
 bypasses the cache (its question would be kept in the file in clear).
 """
@@ -11,42 +11,36 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.cache.policy import Bypass, builtin_scanner, describe, found, plan
-from server.pipeline import respond, throttle
 from server.pipeline.context import RequestContext
-from server.store.db import immediate
-from server.store.ratelimits import admit_in
 
 if TYPE_CHECKING:
-    from server.core.exchange import JsonOut, StreamOut
     from server.runtime.state import GatewayState
 
 
-def screen_question(ctx: RequestContext, query: str) -> None:
+def screen_question(ctx: RequestContext, query: str) -> Bypass | None:
     """Bypass when the guardrails found personal data or a secret in any of the request's
     texts, or (guardrails off, or a policy checking fewer kinds) the detectors find some in
     the question the cache would keep."""
     guard = ctx.guard
     if guard is not None:
         if ctx.input_found is None:
-            raise Bypass("the guardrail checks did not complete: not cached")
+            return Bypass("the guardrail checks did not complete: not cached")
         if ctx.input_found:
-            raise Bypass(f"the request holds {describe(ctx.input_found)}: not cached")
+            return Bypass(f"the request holds {describe(ctx.input_found)}: not cached")
         if guard.screen is guard.scanner:
-            return  # every text was already checked for every kind: nothing found
+            return None  # every text was already checked for every kind: nothing found
     kinds = found(guard.screen if guard is not None else builtin_scanner(), query)
-    if kinds:
-        raise Bypass(f"the question holds {describe(kinds)}: not cached")
+    return Bypass(f"the question holds {describe(kinds)}: not cached") if kinds else None
 
 
-async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | StreamOut | None":
+async def stage(ctx: RequestContext, state: "GatewayState") -> None:
     cache = state.cache
     assert ctx.principal is not None and ctx.fields is not None and ctx.route is not None
-    try:
-        cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
-                          state.settings.cache, ctx.route.cache)
-        screen_question(ctx, cache_plan.query)
-    except Bypass as reason:
-        ctx.cache_status, ctx.cache_note = "BYPASS", str(reason)
+    cache_plan = plan(ctx.op, ctx.fields, ctx.request.headers, ctx.principal, ctx.route.alias,
+                      state.settings.cache, ctx.route.cache)
+    bypass = cache_plan if isinstance(cache_plan, Bypass) else screen_question(ctx, cache_plan.query)
+    if bypass is not None:
+        ctx.cache_status, ctx.cache_note = "BYPASS", bypass.reason
         return None
     ctx.cache_plan = cache_plan
     ctx.cache_status = "MISS"
@@ -61,11 +55,5 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> "JsonOut | Stream
             return None
     else:
         cache.touch(entry.id)
-    p, rate = ctx.principal, ctx.rate_plan
-    if rate is not None:  # a hit still counts as a request (tokens: none were generated)
-        with immediate(state.db):
-            ctx.rate = admit_in(state.db, p.key_id, rate.rpm, None, 0, ctx.ts)
-        if not ctx.rate.allowed:
-            raise throttle.refusal(ctx.rate, rate, p.name)
-    ctx.cache_status, ctx.cache_hit = status, entry
-    return respond.cached_out(ctx, state)
+    ctx.cache_found = (status, entry)  # answered once admitted
+    return None

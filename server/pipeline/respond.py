@@ -25,8 +25,8 @@ from server.core.exchange import JsonOut, StreamOut
 from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
 from server.pipeline.output_cap import OutputCap
-from server.pipeline.throttle import rate_headers
 from server.core.sse import DONE_EVENT, event
+from server.store.ratelimits import Admission
 from server.core.wire import (
     ChunkView,
     chunk_text,
@@ -40,6 +40,15 @@ if TYPE_CHECKING:
     from server.runtime.state import GatewayState
 
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection
+
+
+def rate_headers(admission: Admission) -> dict[str, str]:
+    out = {}
+    for lim in admission.limits:
+        out[f"x-ratelimit-limit-{lim.kind}"] = str(lim.limit)
+        out[f"x-ratelimit-remaining-{lim.kind}"] = str(lim.remaining)
+        out[f"x-ratelimit-reset-{lim.kind}"] = f"{lim.reset_s:.3f}s"
+    return out
 
 
 def headers(ctx: RequestContext) -> dict[str, str]:
@@ -60,7 +69,21 @@ def headers(ctx: RequestContext) -> dict[str, str]:
     return out
 
 
-def json_out(ctx: RequestContext) -> JsonOut:
+Finish = Callable[[], Awaitable[None] | None]
+
+
+def answer(ctx: RequestContext, state: GatewayState, finish: Finish) -> JsonOut | StreamOut:
+    """The answer: a cache hit, the relayed stream, or the JSON reply. `finish` (settle and
+    record) runs exactly once: the caller of a JsonOut awaits it before sending; a stream
+    runs it itself, before its last event or when it is cut off."""
+    if ctx.cache_hit is not None:
+        return cached_out(ctx, finish)
+    if ctx.stream:
+        return stream_out(ctx, state, finish)
+    return json_out(ctx, finish)
+
+
+def json_out(ctx: RequestContext, finish: Finish) -> JsonOut:
     reply = ctx.reply
     assert reply is not None
     ctx.usage = reply.usage
@@ -70,37 +93,39 @@ def json_out(ctx: RequestContext) -> JsonOut:
         ctx.output_text.append(view.text())
         ctx.finish_reason = view.choices[0].finish_reason if view.choices else None
     ctx.ttfb_ms = ctx.elapsed_ms()
-    return JsonOut(guard_output.json_body(ctx, reply.body), reply.status, headers(ctx))
+    return JsonOut(guard_output.json_body(ctx, reply.body), reply.status, headers(ctx), finish)
 
 
-def cached_out(ctx: RequestContext, state: GatewayState) -> JsonOut | StreamOut:
+def cached_out(ctx: RequestContext, finish: Finish) -> JsonOut | StreamOut:
     """A cache hit, as JSON or replayed as a stream; the hit is recorded like any request."""
     entry = ctx.cache_hit
     assert entry is not None
     ctx.ttfb_ms = ctx.elapsed_ms()
     if not ctx.stream:
-        return JsonOut(guard_output.json_body(ctx, cache_render.body(entry, ctx.op)), 200, headers(ctx))
+        return JsonOut(guard_output.json_body(ctx, cache_render.body(entry, ctx.op)), 200, headers(ctx), finish)
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
 
     async def replay() -> AsyncIterator[bytes]:
+        ending = [DONE_EVENT]
         try:
-            for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
-                yield event(guard(data) if guard is not None else data)
-            await settled(out.finish)  # in the ledger before the last event
-            yield DONE_EVENT
-        except GatewayError as error:
-            ctx.fail(error)
-            await settled(out.finish)
-            yield event(render(error))
-        except BaseException:
+            try:
+                for data in cache_render.chunks(entry, ctx.op, ctx.client_wants_usage):
+                    yield event(guard(data) if guard is not None else data)
+            except GatewayError as error:
+                ctx.fail(error)
+                ending = [event(render(error))]
+        except BaseException:  # the client went away (cancel) or the server is stopping
             ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
+            finish()  # no answer to hold back
             raise
+        await settled(finish)  # in the ledger before the last event
+        for data in ending:
+            yield data
 
-    out = StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})  # handle() sets its finish
-    return out
+    return StreamOut(replay(), {**headers(ctx), "Cache-Control": "no-cache"})
 
 
-async def settled(finish: Callable[[], Awaitable[None] | None]) -> None:
+async def settled(finish: Finish) -> None:
     done = finish()
     if done is not None:
         await done
@@ -129,8 +154,7 @@ async def _usage_after(ctx: RequestContext, events: AsyncIterator[bytes]) -> Non
         return
 
 
-async def relay(ctx: RequestContext, state: GatewayState,
-                finish: Callable[[], Awaitable[None] | None]) -> AsyncIterator[bytes]:
+async def relay(ctx: RequestContext, state: GatewayState, finish: Finish) -> AsyncIterator[bytes]:
     chunks = ctx.chunks
     assert chunks is not None
     finished = False
@@ -139,65 +163,64 @@ async def relay(ctx: RequestContext, state: GatewayState,
     guard = guard_output.StreamFilter(ctx) if guard_output.needed(ctx) else None
     first_text = last_text = None  # when the first and the last text arrived (perf_counter)
     events = aiter(chunks)  # one iterator, so what follows an error can still be read
+    ending = [DONE_EVENT]  # what follows the last chunk, once settled and in the ledger
     try:
-        async for data in events:
-            try:
-                chunk: ChunkView = decode_chunk(data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                raise UpstreamBadResponse(
-                    f"upstream '{ctx.target.provider.name}' sent a malformed stream chunk"  # type: ignore[union-attr]
-                ) from None
-            if chunk.error is not None:
-                ctx.status, ctx.error = 502, f"upstream error event: {str(chunk.error)[:300]}"
-                await settled(finish)
+        try:
+            async for data in events:
+                try:
+                    chunk: ChunkView = decode_chunk(data)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    raise UpstreamBadResponse(
+                        f"upstream '{ctx.target.provider.name}' sent a malformed stream chunk"  # type: ignore[union-attr]
+                    ) from None
+                if chunk.error is not None:
+                    ctx.status, ctx.error = 502, f"upstream error event: {str(chunk.error)[:300]}"
+                    ending = [event(data)]
+                    break
+                text = chunk_text(chunk)
+                if text:
+                    last_text = perf_counter()
+                    first_text = first_text or last_text
+                    ctx.output_text.append(text)
+                if cap is not None and chunk.choices:
+                    cap.add(data)
+                for c in chunk.choices:
+                    if c.finish_reason:
+                        finished, ctx.finish_reason = True, c.finish_reason
+                if chunk.usage is not None:
+                    ctx.usage = chunk.usage
+                    if not ctx.client_wants_usage:
+                        if not chunk.choices:
+                            continue
+                        data = _without_usage(data)
+                if guard is not None and chunk.choices:
+                    data = guard(data)
+                if ctx.ttfb_ms is None and (guard.delivered if guard is not None else text):
+                    ctx.ttfb_ms = ctx.elapsed_ms()  # time to first token: the first text the client gets
                 yield event(data)
-                return
-            text = chunk_text(chunk)
-            if text:
-                last_text = perf_counter()
-                first_text = first_text or last_text
-                ctx.output_text.append(text)
-            if cap is not None and chunk.choices:
-                cap.add(data)
-            for c in chunk.choices:
-                if c.finish_reason:
-                    finished, ctx.finish_reason = True, c.finish_reason
-            if chunk.usage is not None:
-                ctx.usage = chunk.usage
-                if not ctx.client_wants_usage:
-                    if not chunk.choices:
-                        continue
-                    data = _without_usage(data)
-            if guard is not None and chunk.choices:
-                data = guard(data)
-            if ctx.ttfb_ms is None and (guard.delivered if guard is not None else text):
-                ctx.ttfb_ms = ctx.elapsed_ms()  # time to first token: the first text the client gets
-            yield event(data)
-            if cap is not None and cap.stop is not None:
-                raise cap.stop
-        if not (chunks.done or finished):
-            raise UpstreamUnavailable(
-                f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
-        _generation(ctx, chunks, first_text, last_text)
-        await settled(finish)  # settled and in the ledger before the client sees the stream end
-        yield DONE_EVENT
-    except GatewayError as error:
-        ctx.fail(error)
-        if finished and ctx.usage is None:
-            await _usage_after(ctx, events)
-        held = guard.rest() if guard is not None else None
-        _generation(ctx, chunks, first_text, last_text)
-        await settled(finish)
-        if held is not None:
-            yield event(held)
-        yield event(render(error))
+                if cap is not None and cap.stop is not None:
+                    raise cap.stop
+            else:
+                if not (chunks.done or finished):
+                    raise UpstreamUnavailable(
+                        f"upstream '{ctx.target.provider.name}' ended the stream early")  # type: ignore[union-attr]
+        except GatewayError as error:
+            ctx.fail(error)
+            if finished and ctx.usage is None:
+                await _usage_after(ctx, events)
+            held = guard.rest() if guard is not None else None
+            ending = [event(held)] if held is not None else []
+            ending.append(event(render(error)))
+        finally:
+            await chunks.aclose()
+            _generation(ctx, chunks, first_text, last_text)
     except BaseException:  # the client went away (cancel) or the server is stopping
         ctx.status, ctx.error = CLIENT_GONE, "client closed the connection"
+        finish()  # no answer to hold back
         raise
-    finally:
-        await chunks.aclose()
-        _generation(ctx, chunks, first_text, last_text)
-        finish()
+    await settled(finish)  # settled and in the ledger before the client sees the stream end
+    for data in ending:
+        yield data
 
 
 def _generation(ctx: RequestContext, chunks, first_text: float | None, last_text: float | None) -> None:
@@ -208,8 +231,7 @@ def _generation(ctx: RequestContext, chunks, first_text: float | None, last_text
         ctx.generation = (first, getattr(chunks, "last_token_at", None) or last_text or first)
 
 
-def stream_out(ctx: RequestContext, state: GatewayState,
-               finish: Callable[[], Awaitable[None] | None]) -> StreamOut:
+def stream_out(ctx: RequestContext, state: GatewayState, finish: Finish) -> StreamOut:
     return StreamOut(relay(ctx, state, finish),
-                     {**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, finish)
+                     {**headers(ctx), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

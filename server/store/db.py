@@ -15,10 +15,11 @@ from pathlib import Path
 import apsw
 import sqlite_vec
 
+from server.core.errors import GateError
 from server.store.migrations import MIGRATIONS
 
 
-class StoreError(Exception):
+class StoreError(GateError):
     """The SQLite file cannot be opened or is not usable."""
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import apsw
 import msgspec
 
+from server.core.errors import GateError
+
 KEY_PREFIX = "sk-gate-"
 
 
-class StoreRefused(Exception):
+class StoreRefused(GateError):
     """A key operation cannot be done (unknown key, duplicate name)."""
 
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
-from server.core.errors import GatewayError, InvalidRequest
+from server.core.errors import BodyTooLarge, ClientError, GatewayError, MethodNotAllowed, NotFound
 from server.web.front import Gateway
 from server.web.http import JsonOut, error_out, internal_error
 from server.pipeline import request_id
@@ -17,11 +17,19 @@ from server.web.routes import admin, health, openai
 from server.core.settings import Settings
 from server.runtime.state import GatewayState
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-
-
 def _response(out: JsonOut) -> Response:
     return Response(out.body, status_code=out.status, media_type="application/json", headers=out.headers)
+
+
+def framework_error(request: Request, exc: HTTPException) -> GatewayError:
+    """A client error Litestar found, as the gateway error of its status."""
+    if exc.status_code == 404:
+        return NotFound(f"Unknown path {request.method} {request.url.path}", code="not_found")
+    if exc.status_code == 405:
+        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}")
+    if exc.status_code == 413:
+        return BodyTooLarge(str(exc.detail))
+    return ClientError(exc.status_code, str(exc.detail))
 
 
 def handle_exception(request: Request, exc: Exception) -> Response:
@@ -30,13 +38,7 @@ def handle_exception(request: Request, exc: Exception) -> Response:
     if isinstance(exc, GatewayError):
         return _response(error_out(exc, rid))
     if isinstance(exc, HTTPException) and exc.status_code < 500:
-        error = InvalidRequest(str(exc.detail), code=_HTTP_CODES.get(exc.status_code, "invalid_request"))
-        error.status = exc.status_code
-        if exc.status_code == 404:
-            error.message = f"Unknown path {request.method} {request.url.path}"
-        if exc.status_code == 405:
-            error.message = f"Method {request.method} is not allowed on {request.url.path}"
-        return _response(error_out(error, rid))
+        return _response(error_out(framework_error(request, exc), rid))
     return _response(internal_error(exc, rid))
 
 

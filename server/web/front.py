@@ -7,7 +7,7 @@ import contextlib
 from litestar import Litestar
 
 from server import pipeline
-from server.core.errors import GatewayError
+from server.core.errors import GatewayError, MethodNotAllowed
 from server.web.http import (
     ClientGone,
     Incoming,
@@ -27,7 +27,8 @@ HOT = {
 
 
 class Gateway:
-    """`scope['path']` of a hot POST goes straight to the pipeline; all else to Litestar."""
+    """`scope['path']` of a hot POST goes straight to the pipeline (another method there is a
+    405); all else to Litestar."""
 
     def __init__(self, app: Litestar) -> None:
         self.app = app
@@ -37,10 +38,15 @@ class Gateway:
         return self.app.state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http":
             op = HOT.get(scope["path"].rstrip("/") or "/")
             if op is not None:
-                await self.serve(op, scope, receive, send)
+                if scope["method"] == "POST":
+                    await self.serve(op, scope, receive, send)
+                else:
+                    await send_json(send, error_out(MethodNotAllowed(
+                        f"Method {scope['method']} is not allowed on {scope['path']}; use POST.",
+                        headers={"Allow": "POST"}), pipeline.request_id(scope)))
                 return
         await self.app(scope, receive, send)
 

@@ -43,10 +43,16 @@ async def send_json(send, out: JsonOut) -> None:
 async def send_stream(send, receive, out: StreamOut) -> None:
     """Relay the events; when the client goes away, the relay is cancelled (and settles).
 
-    The first event goes out straight after the headers, before the pump and watcher tasks
-    exist (it is ready: the upstream's first event arrived before the answer started).
+    The first event is taken before the headers go out, so the relay has started (and will
+    settle) whatever happens to the connection; it is ready (the upstream's first event
+    arrived before the answer started) and goes out straight after the headers, before the
+    pump and watcher tasks exist.
     """
     events = out.events.__aiter__()
+    try:
+        first = await events.__anext__()
+    except StopAsyncIteration:
+        first = None
 
     async def pump() -> None:
         async for event in events:
@@ -60,10 +66,6 @@ async def send_stream(send, receive, out: StreamOut) -> None:
     try:
         await send({"type": "http.response.start", "status": 200,
                     "headers": _raw_headers(out.headers, b"text/event-stream")})
-        try:
-            first = await events.__anext__()
-        except StopAsyncIteration:
-            first = None
         if first is not None:
             await send({"type": "http.response.body", "body": first, "more_body": True})
         relay = asyncio.ensure_future(pump())
@@ -79,7 +81,6 @@ async def send_stream(send, receive, out: StreamOut) -> None:
             relay.cancel()  # the client left: the relay's finally records it
         await asyncio.gather(*tasks, return_exceptions=True)
         await out.events.aclose()  # type: ignore[attr-defined]
-        out.finish()
     if relay.cancelled():
         return  # the client is gone: nothing more can be sent
     failure = relay.exception()

@@ -143,6 +143,35 @@ async def test_hits_count_against_the_request_rate(client, settings):
     assert (await client.post("/v1/chat/completions", json=ask("x"), headers=headers)).status_code == 429
 
 
+def tokens_counted(settings, key_name: str) -> int:
+    """The tokens a key's rate windows hold (every minute of them)."""
+    conn = store_db.connect(settings.database.path)
+    try:
+        ((total,),) = conn.execute(
+            "SELECT coalesce(sum(w.tokens), 0) FROM rate_windows w JOIN keys k ON k.id = w.key_id "
+            "WHERE k.name = ?", (key_name,)).fetchall()
+        return total
+    finally:
+        conn.close()
+
+
+async def test_hits_leave_the_token_rate_alone(client, settings):
+    """A hit generates no tokens: it neither counts any against the key's tokens per minute
+    nor gives back what other requests counted."""
+    key = make_key(settings.database.path, "tokened", tpm=10_000)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = ask("Where is the printer?", max_tokens=20)
+    first = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert first.status_code == 200 and first.headers["x-gate-cache"] == "MISS"
+    used = tokens_counted(settings, "tokened")
+    assert used == first.json()["usage"]["total_tokens"] > 0  # settled to the real use
+    await settle_writes(client)
+    for _ in range(2):
+        hit = await client.post("/v1/chat/completions", json=body, headers=headers)
+        assert hit.status_code == 200 and hit.headers["x-gate-cache"] == "HIT"
+    assert tokens_counted(settings, "tokened") == used
+
+
 async def test_ttl_and_clear(client, settings):
     await client.post("/v1/chat/completions", json=ask("Short lived?"), headers={"x-gate-cache-ttl": "1"})
     await settle_writes(client)

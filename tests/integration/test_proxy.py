@@ -164,6 +164,24 @@ async def test_models_lists_what_the_key_may_use(client, settings):
     assert r.status_code == 403 and r.json()["error"]["type"] == "permission_error"
 
 
+async def test_a_wrong_method_or_path_gets_the_openai_envelope(client):
+    """GET on a POST endpoint is a 405 naming the method to use, not an unknown path."""
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings/"):
+        r = await client.get(path)
+        assert r.status_code == 405, (path, r.text)
+        assert r.headers["allow"] == "POST"
+        assert r.json() == {"error": {"message": f"Method GET is not allowed on {path}; use POST.",
+                                      "type": "invalid_request_error", "param": None,
+                                      "code": "method_not_allowed"}}
+    r = await client.post("/v1/models", json={})  # a GET endpoint served by Litestar
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert r.json()["error"]["message"] == "Method POST is not allowed on /v1/models"
+    r = await client.get("/v1/nowhere")
+    assert r.status_code == 404
+    assert r.json()["error"] == {"message": "Unknown path GET /v1/nowhere", "type": "invalid_request_error",
+                                 "param": None, "code": "not_found"}
+
+
 async def test_health(client):
     assert (await client.get("/health/live")).status_code == 200
     r = await client.get("/health/ready")

@@ -75,7 +75,7 @@ async def test_a_trace_has_stages_attempts_and_genai_attributes(client):
     assert attrs["gen_ai.provider.name"] == "openai"
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (7, 6)
     names = [s["name"] for s in children]
-    for stage in ("authenticate", "parse", "resolve", "throttle", "lookup", "reserve", "dispatch"):
+    for stage in ("authenticate", "parse", "resolve", "lookup", "admit", "dispatch"):
         assert f"gate.{stage}" in names
     attempts = [s for s in children if "gate.target" in s["attributes"]]
     assert [a["attributes"]["gate.target"] for a in attempts] == ["down:x", "fake:fail500", "fake:fail500", "fake:ok"]
