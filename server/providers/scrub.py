@@ -12,6 +12,11 @@ trace, the ledger or provider_health. Removed, each replaced by `[REDACTED]`:
   that is the first or last 4 to 7 characters of a secret (the masked `sk-****wxyz` form);
 - anything the guardrails' secret detector recognises (provider key formats, JWTs, private
   keys), and the word after `Bearer` or `Basic` when it looks like a token.
+
+Personal data the built-in detectors find (e-mail, phone, card, IBAN, SSN, IP address) is
+replaced by its kind (`[EMAIL]`, `[CARD]`, ...): upstreams quote the request in their errors
+(vLLM's validation errors carry the offending input, a proxy's 500 page the body), and that
+text is stored in `ledger.error` and `provider_health.last_error`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from urllib.parse import quote, quote_plus
 
 import msgspec
 
-from server.guardrails.credentials import SecretDetector
+from server.guardrails.detectors import BUILTIN_KINDS, SECRET, Scanner
 from server.settings import ConfigError, OpenAIProvider, Settings, admin_token, resolve_secret
 
 REDACTED = "[REDACTED]"
@@ -34,7 +39,7 @@ MAX_EVENT = 16384  # a larger error event in a stream is replaced, not scrubbed
 
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-~%]+")
 _AUTH = re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z0-9._~+/=\-]*\d)[A-Za-z0-9._~+/=\-]{8,}")
-_DETECTOR = SecretDetector()
+_DETECTOR = Scanner(BUILTIN_KINDS)  # secrets and every kind of personal data
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE = msgspec.json.Decoder().decode
 
@@ -114,9 +119,8 @@ class Scrubber:
     def scrub(self, text: str) -> str:
         """`text` with every credential in it replaced."""
         text = self._echoes(text)
-        findings = sorted(_DETECTOR.detect(text), key=lambda f: f.start, reverse=True)
-        for f in findings:  # from the end, so earlier offsets stay valid
-            text = text[:f.start] + REDACTED + text[f.end:]
+        for f in reversed(_DETECTOR.scan(text)):  # from the end, so earlier offsets stay valid
+            text = text[:f.start] + (REDACTED if f.kind == SECRET else f"[{f.kind.upper()}]") + text[f.end:]
         return _AUTH.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
     def scrub_event(self, data: bytes) -> bytes:
