@@ -70,15 +70,17 @@ def forms(secret: str) -> set[str]:
 class Scrubber:
     """Built once from the configuration; `scrub` is safe to share between requests."""
 
-    __slots__ = ("_short", "_grams", "_edges")
+    __slots__ = ("_short", "_grams", "_edges", "_whole")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         short: set[str] = set()
         grams: set[str] = set()
         edges: set[str] = set()
+        whole: set[str] = set()
         for secret in secrets:
             if len(secret) < EDGE:
                 continue  # too short to tell from ordinary text
+            whole.update(f for f in forms(secret) if len(f) >= GRAM)
             for form in forms(secret):
                 if len(form) < GRAM:
                     short.add(form)
@@ -88,6 +90,8 @@ class Scrubber:
         self._short = list(short)
         self._grams = grams
         self._edges = edges
+        ordered = sorted(whole, key=len, reverse=True)
+        self._whole = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __repr__(self) -> str:
         return f"Scrubber({len(self._grams)} grams)"  # never a secret
@@ -115,6 +119,11 @@ class Scrubber:
         if token is not None:
             found.append(token.reveal())
         return cls(found)
+
+    def holds(self, text: str) -> bool:
+        """Whether `text` holds a configured secret whole, in any of its forms (one regex
+        scan in C: cheap enough for every answer the cache would keep)."""
+        return self._whole is not None and self._whole.search(text) is not None
 
     def scrub(self, text: str) -> str:
         """`text` with every credential in it replaced."""
