@@ -40,6 +40,8 @@ class _Sampling(Struct, kw_only=True):
     stream: bool | None = False  # the OpenAI API accepts null for its optional fields
     stream_options: StreamOptions | None = None
     max_tokens: OutputLimit | None = None
+    # llama.cpp server's own limit: it wins over max_tokens there, and -1 means "no limit".
+    n_predict: OutputLimit | None = None
     temperature: float | None = None
     top_p: float | None = None
     stop: str | list[str] | None = None

@@ -3,8 +3,9 @@
 Input: `server.prompt_bound` (every field an upstream may render into the prompt). Output:
 the output limit times every answer the upstream makes (`n`, or `best_of` when larger, for
 each prompt of a completions batch), plus a `prediction`'s text (OpenAI bills rejected
-prediction tokens as output). When both `max_tokens` and `max_completion_tokens` are set,
-the larger counts: an upstream may honour either. When the client sets neither and a budget
+prediction tokens as output). When more than one of `max_tokens`, `max_completion_tokens`
+and `n_predict` (llama.cpp server's own, which wins there) is set, the largest counts: an
+upstream may honour any. When the client sets neither and a budget
 or a token rate limit applies, the gateway sets `max_tokens` (`[budgets] default_max_tokens`)
 and sends it upstream, so the worst case is a real bound and not a guess. An upstream that
 ignores the limit anyway is cut by `server.pipeline.output_cap`.
@@ -34,11 +35,11 @@ def worst_case(ctx: RequestContext, state: "GatewayState") -> tuple[int, int]:
         if isinstance(view, EmbeddingView):
             ctx.worst_in, ctx.worst_out = bound.tokens, 0
             return ctx.worst_in, ctx.worst_out
-        limits = [v for v in (view.max_tokens, getattr(view, "max_completion_tokens", None)) if v is not None]
-        if limits:
-            limit = max(limits)
-        else:
-            limit = b.default_max_tokens
+        limits = [v for v in (view.max_tokens, getattr(view, "max_completion_tokens", None), view.n_predict)
+                  if v is not None]
+        limit = max(limits) if limits else b.default_max_tokens
+        if view.max_tokens is None and getattr(view, "max_completion_tokens", None) is None:
+            # Only n_predict, or nothing: an upstream that does not read n_predict still stops here.
             ctx.fields["max_tokens"] = msgspec.Raw(encode(limit))
             ctx.view = msgspec.structs.replace(view, max_tokens=limit)
         answers = ctx.answers = max(view.n or 1, view.best_of or 1) * bound.prompts
