@@ -16,7 +16,8 @@ trace, the ledger or provider_health. Removed, each replaced by `[REDACTED]`:
 Personal data the built-in detectors find (e-mail, phone, card, IBAN, SSN, IP address) is
 replaced by its kind (`[EMAIL]`, `[CARD]`, ...): upstreams quote the request in their errors
 (vLLM's validation errors carry the offending input, a proxy's 500 page the body), and that
-text is stored in `ledger.error` and `provider_health.last_error`.
+text is stored in `ledger.error` and `provider_health.last_error`. Control characters (but
+tab and newline) become U+FFFD: `gate top` would write an ESC to the operator's terminal.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ EDGE = 4      # a word this long or longer that starts or ends a secret is a par
 MAX_TEXT = 2000  # what is kept of an upstream's error message (scrubbing is linear in it)
 MAX_EVENT = 16384  # a larger error event in a stream is replaced, not scrubbed
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1 but tab and newline, and DEL
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-~%]+")
 _AUTH = re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z0-9._~+/=\-]*\d)[A-Za-z0-9._~+/=\-]{8,}")
 _DETECTOR = Scanner(BUILTIN_KINDS)  # secrets and every kind of personal data
@@ -126,8 +128,8 @@ class Scrubber:
         return self._whole is not None and self._whole.search(text) is not None
 
     def scrub(self, text: str) -> str:
-        """`text` with every credential in it replaced."""
-        text = self._echoes(text)
+        """`text` with every credential in it replaced, and no terminal control character."""
+        text = self._echoes(_CONTROL.sub("\ufffd", text))
         for f in reversed(_DETECTOR.scan(text)):  # from the end, so earlier offsets stay valid
             text = text[:f.start] + (REDACTED if f.kind == SECRET else f"[{f.kind.upper()}]") + text[f.end:]
         return _AUTH.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
