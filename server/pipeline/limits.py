@@ -3,9 +3,10 @@
 Input: `server.prompt_bound` (every field an upstream may render into the prompt). Output:
 the output limit times every answer the upstream makes (`n`, or `best_of` when larger, for
 each prompt of a completions batch), plus a `prediction`'s text (OpenAI bills rejected
-prediction tokens as output). When more than one of `max_tokens`, `max_completion_tokens`
-and `n_predict` (llama.cpp server's own, which wins there) is set, the largest counts: an
-upstream may honour any. When the client sets neither and a budget
+prediction tokens as output), plus, with `echo` on completions, the prompt's bound (the
+prompt comes back in each answer's text, where the output cap counts it). When more than
+one of `max_tokens`, `max_completion_tokens` and `n_predict` (llama.cpp server's own, which
+wins there) is set, the largest counts: an upstream may honour any. When the client sets neither and a budget
 or a token rate limit applies, the gateway sets `max_tokens` (`[budgets] default_max_tokens`)
 and sends it upstream, so the worst case is a real bound and not a guess. An upstream that
 ignores the limit anyway is cut by `server.pipeline.output_cap`.
@@ -44,6 +45,8 @@ def worst_case(ctx: RequestContext, state: "GatewayState") -> tuple[int, int]:
             ctx.view = msgspec.structs.replace(view, max_tokens=limit)
         answers = ctx.answers = max(view.n or 1, view.best_of or 1) * bound.prompts
         extra = len(ctx.fields["prediction"]) if isinstance(view, ChatView) and "prediction" in ctx.fields else 0
+        if ctx.op == "completions" and bytes(ctx.fields.get("echo", b"")) == b"true":
+            extra += bound.tokens  # the prompt comes back in front of each answer's text
         ctx.worst_in = bound.tokens
         ctx.worst_out = min(CAP, (limit + extra) * answers)
     return ctx.worst_in, ctx.worst_out
