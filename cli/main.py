@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from cli.commands import (
     traces,
 )
 from cli.context import Globals
+from cli.output import UNWRAPPED, on_terminal
 from server.core.settings import config_path
 
 app = typer.Typer(
@@ -36,6 +38,9 @@ app = typer.Typer(
     # Help is Click's plain text: Rich markup would read "[server] host" in a help string
     # as a style tag and print "(default:  host)". Sub-commands inherit this.
     rich_markup_mode=None,
+    # Piped or redirected, help is not wrapped either (Click wraps at 80 by itself).
+    context_settings={} if on_terminal(sys.stdout) else {"max_content_width": UNWRAPPED,
+                                                           "terminal_width": UNWRAPPED},
 )
 
 

@@ -4,11 +4,14 @@ On a terminal, Rich fits tables and text to the terminal's width. Anywhere else 
 file, a test's buffer) nothing is wrapped or cropped: lines are as long as what they say,
 whatever COLUMNS or the controlling terminal's size happen to be, so scripts can rely on
 them. Values from the outside (names, paths, messages, details) go through `esc()` before
-they meet Rich markup, so a `[server]` or a key named `[red]` prints as itself.
+they meet Rich markup, so a `[server]` or a key named `[red]` prints as itself, and a control
+character in them (an upstream's error text may carry escape sequences) is shown as `\x1b`,
+never sent to the terminal.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import NoReturn
 
@@ -45,9 +48,13 @@ console = _Console()
 err_console = _Console(stderr=True)
 
 
+# C0 and C1 controls but tab and newline (which only break a line), and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def esc(value: object) -> str:
-    """`value` as text that Rich markup prints literally."""
-    return escape(str(value))
+    """`value` as text that Rich markup prints literally and a terminal shows as text."""
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value)))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -8,13 +8,14 @@ Each returns plain data (Structs, dicts, lists) and refuses with `Refused`.
 from __future__ import annotations
 
 import math
+import unicodedata
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from server.admin.refusal import Refused
-from server.admin.specs import (MAX_BUDGET_TOKENS, MAX_BUDGET_USD, MAX_EXPIRES_AT, MAX_RPM, MAX_TPM,
+from server.admin.specs import (MAX_BUDGET_TOKENS, MAX_BUDGET_USD, MAX_EXPIRES_AT, MAX_NAME, MAX_RPM, MAX_TPM,
                                 BudgetSpec, KeySpec, TeamSpec)
 from server.cache import entries as cache_store
 from server.core.periods import PeriodError, normalize
@@ -42,6 +43,20 @@ def _check_limits(usd: float | None, tokens: int | None, period: str) -> str:
         return normalize(period)
     except PeriodError as exc:
         raise Refused(str(exc)) from None
+
+
+def _name(kind: str, name: str) -> None:
+    """A key's or team's name is shown in tables, terminals and label values: one line of
+    visible text. A newline would forge a row in `gate keys list`, an escape sequence would
+    reach the admin's terminal, a zero-width or bidi character would make two names look alike."""
+    if not name.strip():
+        raise Refused(f"a {kind} name cannot be empty", param="name")
+    if len(name) > MAX_NAME:
+        raise Refused(f"a {kind} name has at most {MAX_NAME} characters", param="name")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if bad is not None:
+        raise Refused(f"a {kind} name cannot hold control or invisible characters "
+                      f"(found U+{ord(bad):04X})", param="name")
 
 
 def _count(name: str, value: int | None, high: int) -> None:
@@ -77,6 +92,7 @@ def list_keys(conn) -> list[key_store.KeyInfo]:
 
 
 def create_key(conn, settings: Settings, spec: KeySpec) -> key_store.CreatedKey:
+    _name("key", spec.name)
     unknown = sorted(set(spec.models or []) - set(settings.models))
     if unknown:
         raise Refused(f"unknown models: {', '.join(unknown)} "
@@ -131,6 +147,7 @@ def list_teams(conn) -> list[team_store.TeamInfo]:
 
 
 def create_team(conn, settings: Settings, spec: TeamSpec) -> team_store.TeamInfo:
+    _name("team", spec.name)
     period = _check_limits(spec.budget_usd, spec.budget_tokens, spec.period)
     with _refused("conflict"), conn:
         team = team_store.create_team(conn, spec.name)

@@ -42,6 +42,7 @@ RateLimits = dict[str, int | None]
 
 # Sane upper bounds: far above any real site's needs, and well inside what SQLite's 64-bit
 # integers and the budget arithmetic hold (a larger value is a typo or an attack: 400).
+MAX_NAME = 200  # characters of a key's or team's name
 MAX_RPM = 10**9
 MAX_TPM = 10**12
 MAX_BUDGET_TOKENS = 10**15

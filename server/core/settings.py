@@ -233,8 +233,30 @@ def _friendly(path: str, what: str) -> str:
     return what
 
 
+_NAME_RULE = ("letters, digits, '.', '_' and '-', starting with a letter or digit, "
+              "64 characters at most")
+
+
+def _bad_name(text: str | bytes, message: str) -> str | None:
+    """msgspec's 'Expected `str` matching regex ... - at `key` in `$.providers`': a table
+    name (a provider's or a model's) is refused. Which one, in words."""
+    match = re.search(r" - at `key` in `\$\.?([A-Za-z_.]*)`$", message)
+    if not match:
+        return None
+    section = match.group(1)
+    table = msgspec.toml.decode(text)
+    for part in section.split(".") if section else []:
+        table = table.get(part) if isinstance(table, dict) else None
+    pattern = Name.__metadata__[0].pattern
+    bad = next((k for k in (table if isinstance(table, dict) else {}) if not re.fullmatch(pattern, k)), None)
+    return f"at key '{section}': the name {bad!r} is not allowed (a name has {_NAME_RULE})"
+
+
 def _locate(text: str | bytes, exc: msgspec.ValidationError) -> str:
     """msgspec writes dict keys as [...]; find which provider or model is at fault."""
+    named = _bad_name(text, str(exc))
+    if named is not None:
+        return named
     path, what = _key_path(str(exc))
     section = path.split("[", 1)[0]
     entry_type = {"providers": ProviderSettings, "models": ModelSettings}.get(section)

@@ -40,6 +40,8 @@ class _Sampling(Struct, kw_only=True):
     stream: bool | None = False  # the OpenAI API accepts null for its optional fields
     stream_options: StreamOptions | None = None
     max_tokens: OutputLimit | None = None
+    # llama.cpp server's own limit: it wins over max_tokens there, and -1 means "no limit".
+    n_predict: OutputLimit | None = None
     temperature: float | None = None
     top_p: float | None = None
     stop: str | list[str] | None = None
@@ -116,6 +118,15 @@ class ReplyView(Struct):
         return "".join((c.message.content or "") if c.message else (c.text or "") for c in self.choices)
 
 
+class ReplyShape(Struct):
+    """Which of an answer's top-level keys a 200 JSON carries (values skipped, not decoded):
+    a 200 that is an error object or has no `choices` (`data`) is not an answer."""
+
+    error: Raw = Raw(b"null")
+    choices: Raw = Raw(b"")
+    data: Raw = Raw(b"")
+
+
 class DeltaView(Struct):
     content: str | None = None
 
@@ -150,6 +161,7 @@ encode = msgspec.json.Encoder().encode
 decode_fields = msgspec.json.Decoder(RawFields).decode
 decode_reply = msgspec.json.Decoder(ReplyView).decode
 decode_chunk = msgspec.json.Decoder(ChunkView).decode
+decode_shape = msgspec.json.Decoder(ReplyShape).decode
 decode_upstream_error = msgspec.json.Decoder(UpstreamErrorEnvelope).decode
 VIEW_DECODERS = {op: msgspec.json.Decoder(t).decode for op, t in VIEW_TYPES.items()}
 

@@ -67,6 +67,7 @@ class RequestContext:
     reserved_tokens: int = 0
     collect: bool = False       # a JSON answer fetched upstream as a stream (output_cap)
     cut_at: int | None = None   # output_cap cut the answer: the bytes it had counted
+    out_bytes: int = 0          # what output_cap has counted so far (its bound of the output's tokens)
     rate_plan: "RatePlan | None" = None
     rate: "Admission | None" = None
     budgets: "list[Budget]" = field(default_factory=list)

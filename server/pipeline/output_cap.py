@@ -119,6 +119,7 @@ class OutputCap:
         upstream generates meanwhile within what was held."""
         n = output_bytes(data)
         self.used += n
+        self.ctx.out_bytes = self.used
         self.biggest = max(self.biggest, n)
         if self.used + self.biggest <= self.allowance:
             return

@@ -66,6 +66,9 @@ def remember(ctx: RequestContext, state: "GatewayState") -> None:
     if not answer:
         return
     kinds = found(ctx.guard.screen if ctx.guard is not None else builtin_scanner(), answer)
+    scrubber = getattr(ctx.target.provider, "scrubber", None)
+    if scrubber is not None and scrubber.holds(answer):  # the site's own credential, whatever its format
+        kinds["configured secret"] = 1
     if kinds:  # personal data or a secret is never kept in the file
         note = f"answer not kept: it holds {describe(kinds)}"
         ctx.cache_note = f"{ctx.cache_note}; {note}" if ctx.cache_note else note

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from server.runtime.state import GatewayState
 
 log = logging.getLogger("gate.settle")
+CLIENT_GONE = 499  # as server.pipeline.respond sets it
 
 
 def usage(ctx: RequestContext) -> tuple[int, int]:
@@ -35,9 +36,11 @@ def usage(ctx: RequestContext) -> tuple[int, int]:
     prompt, est_in = count_prompt(ctx.view, exact)
     completion, est_out = count("".join(ctx.output_text), exact)
     ctx.usage_estimated = est_in or est_out
-    if ctx.cut_at is not None:  # cut by output_cap, its bill unknown: charge the bounds
+    # Cut by output_cap, or left by its client (499) while output_cap counted it: its bill is
+    # unknown, and the upstream may bill a token per byte: charge the bounds.
+    if ctx.cut_at is not None or (ctx.status == CLIENT_GONE and ctx.held_out):
         ctx.usage_estimated = True
-        return max(prompt, ctx.worst_in or 0), max(completion, ctx.cut_at)
+        return max(prompt, ctx.worst_in or 0), max(completion, ctx.cut_at or 0, ctx.out_bytes)
     return prompt, completion
 
 

@@ -23,7 +23,7 @@ from server.providers.scrub import MAX_TEXT, Scrubber
 from server.core.settings import OpenAIProvider as OpenAISettings
 from server.core.settings import resolve_secret
 from server.core.sse import DONE, SSEDecoder
-from server.core.wire import PATHS, EmbeddingView, decode_reply, decode_upstream_error, encode
+from server.core.wire import PATHS, EmbeddingView, decode_reply, decode_shape, decode_upstream_error, encode
 
 _RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 _RETRY_AFTER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?|[A-Za-z]{3}, [0-9A-Za-z :]{1,30}")  # seconds or HTTP date
@@ -172,9 +172,14 @@ class OpenAICompatible:
         finally:
             resp.release()
         try:
-            view = decode_reply(body)
+            view, shape = decode_reply(body), decode_shape(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise UpstreamBadResponse(f"upstream '{self.name}' sent a malformed answer") from None
+        wanted = "data" if isinstance(call.view, EmbeddingView) else "choices"
+        if not len(getattr(shape, wanted)):
+            if bytes(shape.error) != b"null":  # an error object sent as a 200: scrubbed like any
+                raise upstream_error(self.name, 502, body, dict(resp.headers), self.scrubber)
+            raise UpstreamBadResponse(f"upstream '{self.name}' answered 200 without '{wanted}'")
         if isinstance(call.view, EmbeddingView):  # an upstream may ignore encoding_format
             body = as_requested(body, call.view.encoding_format)
         return Reply(body=body, usage=view.usage, model=view.model, status=resp.status)

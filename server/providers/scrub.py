@@ -12,6 +12,12 @@ trace, the ledger or provider_health. Removed, each replaced by `[REDACTED]`:
   that is the first or last 4 to 7 characters of a secret (the masked `sk-****wxyz` form);
 - anything the guardrails' secret detector recognises (provider key formats, JWTs, private
   keys), and the word after `Bearer` or `Basic` when it looks like a token.
+
+Personal data the built-in detectors find (e-mail, phone, card, IBAN, SSN, IP address) is
+replaced by its kind (`[EMAIL]`, `[CARD]`, ...): upstreams quote the request in their errors
+(vLLM's validation errors carry the offending input, a proxy's 500 page the body), and that
+text is stored in `ledger.error` and `provider_health.last_error`. Control characters (but
+tab and newline) become U+FFFD: `gate top` would write an ESC to the operator's terminal.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from urllib.parse import quote, quote_plus
 
 import msgspec
 
-from server.guardrails.credentials import SecretDetector
+from server.guardrails.detectors import BUILTIN_KINDS, SECRET, Scanner
 from server.core.settings import ConfigError, OpenAIProvider, Settings, admin_token, resolve_secret
 
 REDACTED = "[REDACTED]"
@@ -32,9 +38,10 @@ EDGE = 4      # a word this long or longer that starts or ends a secret is a par
 MAX_TEXT = 2000  # what is kept of an upstream's error message (scrubbing is linear in it)
 MAX_EVENT = 16384  # a larger error event in a stream is replaced, not scrubbed
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1 but tab and newline, and DEL
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-~%]+")
 _AUTH = re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z0-9._~+/=\-]*\d)[A-Za-z0-9._~+/=\-]{8,}")
-_DETECTOR = SecretDetector()
+_DETECTOR = Scanner(BUILTIN_KINDS)  # secrets and every kind of personal data
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE = msgspec.json.Decoder().decode
 
@@ -65,15 +72,17 @@ def forms(secret: str) -> set[str]:
 class Scrubber:
     """Built once from the configuration; `scrub` is safe to share between requests."""
 
-    __slots__ = ("_short", "_grams", "_edges")
+    __slots__ = ("_short", "_grams", "_edges", "_whole")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         short: set[str] = set()
         grams: set[str] = set()
         edges: set[str] = set()
+        whole: set[str] = set()
         for secret in secrets:
             if len(secret) < EDGE:
                 continue  # too short to tell from ordinary text
+            whole.update(f for f in forms(secret) if len(f) >= GRAM)
             for form in forms(secret):
                 if len(form) < GRAM:
                     short.add(form)
@@ -83,6 +92,8 @@ class Scrubber:
         self._short = list(short)
         self._grams = grams
         self._edges = edges
+        ordered = sorted(whole, key=len, reverse=True)
+        self._whole = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __repr__(self) -> str:
         return f"Scrubber({len(self._grams)} grams)"  # never a secret
@@ -111,12 +122,16 @@ class Scrubber:
             found.append(token.reveal())
         return cls(found)
 
+    def holds(self, text: str) -> bool:
+        """Whether `text` holds a configured secret whole, in any of its forms (one regex
+        scan in C: cheap enough for every answer the cache would keep)."""
+        return self._whole is not None and self._whole.search(text) is not None
+
     def scrub(self, text: str) -> str:
-        """`text` with every credential in it replaced."""
-        text = self._echoes(text)
-        findings = sorted(_DETECTOR.detect(text), key=lambda f: f.start, reverse=True)
-        for f in findings:  # from the end, so earlier offsets stay valid
-            text = text[:f.start] + REDACTED + text[f.end:]
+        """`text` with every credential in it replaced, and no terminal control character."""
+        text = self._echoes(_CONTROL.sub("\ufffd", text))
+        for f in reversed(_DETECTOR.scan(text)):  # from the end, so earlier offsets stay valid
+            text = text[:f.start] + (REDACTED if f.kind == SECRET else f"[{f.kind.upper()}]") + text[f.end:]
         return _AUTH.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
     def scrub_event(self, data: bytes) -> bytes:
