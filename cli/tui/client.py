@@ -17,6 +17,7 @@ import aiohttp
 from cli.tui.model import Snapshot
 from server.admin.endpoints import PREFIX, error_fields
 from server.admin.endpoints import path as admin_path
+from server.admin.operations import TRACE_NOT_FOUND
 
 # Fetched on every tick; the rest (health checks, cache, key names) every SLOW_EVERY ticks.
 FAST = ("stats", "requests", "budgets", "spend_key", "spend_team")
@@ -52,7 +53,6 @@ class AdminClient:
         self._last = Snapshot()
         self._ticks = 0
         self._full_at = 0
-        self.traces_missing = False  # an older gateway without /admin/traces
 
     # -- HTTP --------------------------------------------------------------------------
     def _session_(self) -> aiohttp.ClientSession:
@@ -155,15 +155,13 @@ class AdminClient:
                    for r in snap.requests[:10])
 
     async def trace(self, request_id: str) -> dict | None:
-        """The stored trace of one request; None when the gateway has none (yet)."""
+        """The stored trace of one request; None when the gateway has not stored it (yet)."""
         try:
             return await self.get(admin_path("trace", request_id=request_id))
         except AdminError as exc:
-            if exc.status != 404:
-                raise
-            # The route itself is unknown (an older gateway), or just this request's trace.
-            self.traces_missing = exc.message.startswith("Unknown path")
-            return None
+            if exc.status == 404 and exc.code == TRACE_NOT_FOUND:
+                return None
+            raise
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ import time
 import pytest
 from aiohttp import web
 
-from cli.tui.client import AdminClient, Unauthorized, Unreachable
+from cli.tui.client import AdminClient, AdminError, Unauthorized, Unreachable
 from server.admin.operations import TRACE_NOT_FOUND
 from tests.fake_upstream import free_port
 
@@ -92,6 +92,20 @@ async def test_a_404_from_the_stats_route_is_an_error_like_any_other():
             assert snap.stats is None
             assert snap.errors["stats"] == "Unknown path GET /admin/stats"
             assert snap.requests and snap.requests[0]["request_id"] == "req_1"
+        finally:
+            await client.close()
+
+
+async def test_a_trace_not_stored_yet_is_none_but_a_missing_route_is_an_error():
+    async with FakeGateway() as gw:
+        client = AdminClient(f"http://127.0.0.1:{gw.port}", "good")
+        try:
+            assert (await client.trace("req_1"))["request_id"] == "req_1"
+            assert await client.trace("req_2") is None
+            gw.missing.add("/traces")
+            with pytest.raises(AdminError) as caught:
+                await client.trace("req_1")
+            assert (caught.value.status, caught.value.code) == (404, "not_found")
         finally:
             await client.close()
 
