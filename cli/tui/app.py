@@ -79,7 +79,7 @@ class TopApp(App):
             self._set(state="down", message=exc.message, code=None, attempt=attempt + 1, retry_in=delay)
             return delay, attempt + 1, True
         self.snapshot = snap
-        stats = (snap.stats or {}) if not snap.stats_estimated else {}
+        stats = snap.stats or {}
         self._set(state="live", message="", code=None, attempt=0, last_ok=snap.at,
                   uptime_s=stats.get("uptime_s"), config_error=stats.get("config_error"))
         return self.interval, 0, False

@@ -14,9 +14,10 @@ from typing import Any
 
 import aiohttp
 
-from cli.tui.model import Snapshot, stats_from_rows
+from cli.tui.model import Snapshot
 from server.admin.endpoints import PREFIX, error_fields
 from server.admin.endpoints import path as admin_path
+from server.admin.operations import TRACE_NOT_FOUND
 
 # Fetched on every tick; the rest (health checks, cache, key names) every SLOW_EVERY ticks.
 FAST = ("stats", "requests", "budgets", "spend_key", "spend_team")
@@ -52,8 +53,6 @@ class AdminClient:
         self._last = Snapshot()
         self._ticks = 0
         self._full_at = 0
-        self._stats_missing = False
-        self.traces_missing = False  # an older gateway without /admin/traces
 
     # -- HTTP --------------------------------------------------------------------------
     def _session_(self) -> aiohttp.ClientSession:
@@ -101,8 +100,6 @@ class AdminClient:
             "spend_key": admin_path("spend", by="key"),
             "spend_team": admin_path("spend", by="team"),
         }
-        if self._stats_missing and self._ticks % SLOW_EVERY:
-            del paths["stats"]  # an older gateway: ask again now and then, not every tick
         if full:
             paths |= {"providers": admin_path("providers"), "cache": admin_path("cache_stats"),
                       "keys": admin_path("list_keys"), "teams": admin_path("list_teams")}
@@ -125,37 +122,28 @@ class AdminClient:
         for value in answers.values():
             if isinstance(value, BaseException) and not isinstance(value, AdminError):
                 raise value
-        failed = [v for v in answers.values() if isinstance(v, AdminError) and v.status != 404]
+        failed = [v for v in answers.values() if isinstance(v, AdminError)]
         if len(failed) == len(answers):  # a proxy answering for a gateway that is not there
             raise Unreachable(f"every admin endpoint failed: {failed[0].message}", failed[0].status)
         return self._merge(answers)
 
     def _merge(self, answers: dict[str, Any]) -> Snapshot:
         last = self._last
-        snap = Snapshot(at=time.time(), stats=last.stats, stats_estimated=last.stats_estimated,
-                        requests=last.requests, budgets=last.budgets, providers=last.providers,
-                        spend_key=last.spend_key, spend_team=last.spend_team, cache=last.cache,
+        snap = Snapshot(at=time.time(), stats=last.stats, requests=last.requests, budgets=last.budgets,
+                        providers=last.providers, spend_key=last.spend_key, spend_team=last.spend_team,
+                        cache=last.cache,
                         key_names=last.key_names, team_names=last.team_names,
                         errors={k: v for k, v in last.errors.items() if k not in answers})
         for name, value in answers.items():
             if isinstance(value, AdminError):
-                if name == "stats" and value.status == 404:
-                    self._stats_missing = True
-                    continue
                 snap.errors[name] = value.message
                 continue
-            if name == "stats":
-                self._stats_missing = False
             if name == "keys":
                 snap.key_names = {k["id"]: k["name"] for k in value}
             elif name == "teams":
                 snap.team_names = {t["id"]: t["name"] for t in value}
             else:
                 setattr(snap, name, value)
-        if "stats" in answers and not isinstance(answers["stats"], AdminError):
-            snap.stats_estimated = False
-        elif self._stats_missing:
-            snap.stats, snap.stats_estimated = stats_from_rows(snap.requests, self.window), True
         self._last = snap
         return snap
 
@@ -167,15 +155,13 @@ class AdminClient:
                    for r in snap.requests[:10])
 
     async def trace(self, request_id: str) -> dict | None:
-        """The stored trace of one request; None when the gateway has none (yet)."""
+        """The stored trace of one request; None when the gateway has not stored it (yet)."""
         try:
             return await self.get(admin_path("trace", request_id=request_id))
         except AdminError as exc:
-            if exc.status != 404:
-                raise
-            # The route itself is unknown (an older gateway), or just this request's trace.
-            self.traces_missing = exc.message.startswith("Unknown path")
-            return None
+            if exc.status == 404 and exc.code == TRACE_NOT_FOUND:
+                return None
+            raise
 
 
 def _reason(exc: BaseException) -> str:

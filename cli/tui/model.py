@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,8 +13,7 @@ class Snapshot:
     """One poll of the admin API. Panels whose endpoint failed keep their last data."""
 
     at: float = 0.0                                # local time of the poll
-    stats: dict | None = None                      # /admin/stats (or estimated from requests)
-    stats_estimated: bool = False                  # the gateway has no /admin/stats
+    stats: dict | None = None                      # /admin/stats
     requests: list[dict] = field(default_factory=list)
     budgets: list[dict] = field(default_factory=list)
     providers: list[dict] = field(default_factory=list)
@@ -157,44 +154,3 @@ def status_style(status: int | None) -> str:
     if status >= 400:
         return "yellow"
     return "green"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def stats_from_rows(rows: list[dict], window: int = 60, now: float | None = None) -> dict:
-    """What /admin/stats says, estimated from the newest ledger rows (older gateways)."""
-    now = time.time() if now is None else now
-    recent = [r for r in rows if r.get("ts", 0) >= now - window]
-    ok = [r for r in recent if (r.get("status") or 0) < 400]  # as the gateway counts them
-    lat = [r["latency_ms"] for r in ok if r.get("latency_ms") is not None]
-    ttfb = [r["ttfb_ms"] for r in ok if r.get("ttfb_ms") is not None]
-    errors = sum(1 for r in recent if (r.get("status") or 0) >= 400)
-    hits = sum(1 for r in recent if r.get("cache") == "HIT")
-    sem = sum(1 for r in recent if r.get("cache") == "SEMANTIC_HIT")
-    misses = sum(1 for r in recent if r.get("cache") == "MISS")
-    looked = hits + sem + misses
-    start = int(now) - window + 1
-    series = [{"t": t, "requests": 0, "errors": 0} for t in range(start, int(now) + 1)]
-    for r in recent:
-        i = int(r["ts"]) - start
-        if 0 <= i < len(series):
-            series[i]["requests"] += 1
-            series[i]["errors"] += (r.get("status") or 0) >= 400
-    return {
-        "now": now, "window_s": window, "uptime_s": None, "requests": len(recent),
-        "rps": len(recent) / window, "errors": errors,
-        "error_rate": errors / len(recent) if recent else 0.0,
-        "latency_ms": {q: percentile(lat, v) for q, v in (("p50", .5), ("p95", .95), ("p99", .99))},
-        "ttfb_ms": {q: percentile(ttfb, v) for q, v in (("p50", .5), ("p95", .95), ("p99", .99))},
-        "cache": {"hits": hits, "semantic_hits": sem, "misses": misses,
-                  "hit_rate": (hits + sem) / looked if looked else None},
-        "tokens": {"input": sum(r.get("input_tokens") or 0 for r in recent),
-                   "output": sum(r.get("output_tokens") or 0 for r in recent)},
-        "cost": sum(r.get("cost") or 0 for r in recent),
-        "series": series,
-    }

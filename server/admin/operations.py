@@ -31,6 +31,8 @@ from server.store import traces as trace_store
 if TYPE_CHECKING:
     from server.runtime.state import GatewayState
 
+TRACE_NOT_FOUND = "trace_not_found"  # the error code of a request whose trace is not stored (yet)
+
 # -- checks ----------------------------------------------------------------------------
 
 def _check_limits(usd: float | None, tokens: int | None, period: str) -> str:
@@ -209,7 +211,7 @@ def traces(conn, limit: int, after: float | None) -> list[trace_store.Trace]:
 def trace(conn, request_id: str) -> trace_store.Trace:
     found = trace_store.get(conn, request_id)
     if found is None:
-        raise Refused(f"no trace for request '{request_id}'", "not_found", code="trace_not_found")
+        raise Refused(f"no trace for request '{request_id}'", "not_found", code=TRACE_NOT_FOUND)
     return found
 
 

@@ -103,8 +103,6 @@ def snapshot() -> Snapshot:
 class CannedClient:
     """Stands in for AdminClient: the same answers on every poll."""
 
-    traces_missing = False
-
     async def poll(self, full: bool = False) -> Snapshot:
         return snapshot()
 

@@ -1,4 +1,4 @@
-"""The admin client against small fake gateways on 127.0.0.1: older ones, broken ones, none."""
+"""The admin client against small fake gateways on 127.0.0.1: broken ones, none."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 import pytest
 from aiohttp import web
 
-from cli.tui.client import AdminClient, Unauthorized, Unreachable
+from cli.tui.client import AdminClient, AdminError, Unauthorized, Unreachable
+from server.admin.operations import TRACE_NOT_FOUND
 from tests.fake_upstream import free_port
 
 ROWS = [{"request_id": "req_1", "ts": 0.0, "key_id": "key_1", "team_id": None, "status": 200,
@@ -20,32 +21,41 @@ def _error(status: int, message: str, code: str) -> web.Response:
                              status=status)
 
 
-class OldGateway:
-    """Answers like a gateway from before /admin/stats and /admin/traces; /admin/cache fails."""
+STATS = {"requests": 1, "rps": 0.02, "errors": 0, "error_rate": 0.0, "series": []}
+
+
+class FakeGateway:
+    """Answers the admin routes `gate top` polls; a route in `missing` answers 404 as an unknown
+    path would, one in `failing` 500; only req_1 has a stored trace."""
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.cache_fails = True
-        self.seen: list[str] = []
+        self.missing: set[str] = set()
+        self.failing: set[str] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.seen.append(request.path_qs)
         if request.headers.get("Authorization") != "Bearer good":
             return _error(401, "Invalid admin token.", "invalid_admin_token")
         path = request.path.removeprefix("/admin")
+        route = "/traces" if path.startswith("/traces/") else path
+        if route in self.missing:
+            return _error(404, f"Unknown path GET {request.path}", "not_found")
+        if route in self.failing:
+            return _error(500, "The gateway failed on this request.", "internal_error")
+        if route == "/traces":
+            if path == "/traces/req_1":
+                return web.json_response({"request_id": "req_1", "spans": []})
+            return _error(404, f"no trace for request '{path.rsplit('/', 1)[1]}'", TRACE_NOT_FOUND)
         rows = [dict(r, ts=time.time()) for r in ROWS]
-        answers = {"/requests": rows, "/budgets": [], "/providers": [], "/keys": [{"id": "key_1", "name": "app"}],
-                   "/teams": [], "/spend": [{"group": "app", "requests": 1, "errors": 0, "input_tokens": 1,
-                                             "output_tokens": 2, "cost": 0.1, "estimated": 0}]}
-        if path == "/cache":
-            if self.cache_fails:
-                return _error(500, "The gateway failed on this request.", "internal_error")
-            return web.json_response({"entries": 3})
+        answers = {"/stats": STATS, "/requests": rows, "/budgets": [], "/providers": [],
+                   "/keys": [{"id": "key_1", "name": "app"}], "/teams": [], "/cache": {"entries": 3},
+                   "/spend": [{"group": "app", "requests": 1, "errors": 0, "input_tokens": 1,
+                               "output_tokens": 2, "cost": 0.1, "estimated": 0}]}
         if path in answers:
             return web.json_response(answers[path])
         return _error(404, f"Unknown path GET {request.path}", "not_found")
 
-    async def __aenter__(self) -> OldGateway:
+    async def __aenter__(self) -> FakeGateway:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None)
@@ -57,29 +67,51 @@ class OldGateway:
         await self.runner.cleanup()
 
 
-async def test_an_older_gateway_gets_estimated_stats_and_no_traces():
-    async with OldGateway() as gw:
+async def test_a_failing_panel_keeps_its_error_and_recovers_by_itself():
+    async with FakeGateway() as gw:
+        gw.failing.add("/cache")
         client = AdminClient(f"http://127.0.0.1:{gw.port}", "good")
         try:
             snap = await client.poll()
-            assert snap.stats_estimated and snap.stats["requests"] == 1
-            assert snap.stats["latency_ms"]["p50"] == 12.0
-            assert snap.key_names == {"key_1": "app"}
+            assert snap.stats == STATS and snap.key_names == {"key_1": "app"}
             assert "cache" in snap.errors and snap.spend_key[0]["group"] == "app"
-            assert await client.trace("req_1") is None and client.traces_missing
-            # It stops asking for /admin/stats on every tick, and a panel recovers by itself.
-            gw.cache_fails = False
-            gw.seen.clear()
+            gw.failing.clear()
             for _ in range(5):
                 snap = await client.poll()
-            assert sum("/stats" in p for p in gw.seen) == 1
             assert snap.cache == {"entries": 3} and "cache" not in snap.errors
         finally:
             await client.close()
 
 
+async def test_a_404_from_the_stats_route_is_an_error_like_any_other():
+    async with FakeGateway() as gw:
+        gw.missing.add("/stats")
+        client = AdminClient(f"http://127.0.0.1:{gw.port}", "good")
+        try:
+            snap = await client.poll()
+            assert snap.stats is None
+            assert snap.errors["stats"] == "Unknown path GET /admin/stats"
+            assert snap.requests and snap.requests[0]["request_id"] == "req_1"
+        finally:
+            await client.close()
+
+
+async def test_a_trace_not_stored_yet_is_none_but_a_missing_route_is_an_error():
+    async with FakeGateway() as gw:
+        client = AdminClient(f"http://127.0.0.1:{gw.port}", "good")
+        try:
+            assert (await client.trace("req_1"))["request_id"] == "req_1"
+            assert await client.trace("req_2") is None
+            gw.missing.add("/traces")
+            with pytest.raises(AdminError) as caught:
+                await client.trace("req_1")
+            assert (caught.value.status, caught.value.code) == (404, "not_found")
+        finally:
+            await client.close()
+
+
 async def test_a_wrong_token_is_unauthorized_with_the_gateways_message():
-    async with OldGateway() as gw:
+    async with FakeGateway() as gw:
         client = AdminClient(f"http://127.0.0.1:{gw.port}", "bad")
         try:
             with pytest.raises(Unauthorized) as caught:

@@ -1,11 +1,10 @@
-"""The pure parts of `gate top`: numbers, bars, budgets, attempts, estimated stats, nesting."""
+"""The pure parts of `gate top`: numbers, bars, budgets, attempts, nesting."""
 
 from __future__ import annotations
 
 import pytest
 
-from cli.tui.model import (attempts, bar, budget_fraction, budget_style, count, ms, percentile, span_bar,
-                           stats_from_rows, usd)
+from cli.tui.model import attempts, bar, budget_fraction, budget_style, count, ms, span_bar, usd
 from cli.tui.widgets.requests import COLUMNS, widths
 from cli.tui.widgets.waterfall import depths, ordered
 
@@ -50,23 +49,6 @@ def test_attempts_parse_the_ledger_column():
     row = {"attempts": "down:x=502,fake:fail500=500,fake:ok=ok"}
     assert attempts(row) == [("down:x", "502"), ("fake:fail500", "500"), ("fake:ok", "ok")]
     assert attempts({"attempts": None}) == []
-
-
-def test_estimated_stats_count_like_the_gateway():
-    now = 1000.0
-    rows = [{"ts": now - 1, "status": 200, "latency_ms": 10.0, "ttfb_ms": 5.0, "cache": "MISS",
-             "input_tokens": 3, "output_tokens": 4, "cost": 0.5},
-            {"ts": now - 2, "status": 200, "latency_ms": 30.0, "ttfb_ms": 6.0, "cache": "HIT",
-             "input_tokens": 0, "output_tokens": 0, "cost": 0.0},
-            {"ts": now - 2, "status": 502, "latency_ms": 9000.0, "ttfb_ms": None, "cache": "MISS"},
-            {"ts": now - 120, "status": 200, "latency_ms": 1.0}]  # outside the window
-    s = stats_from_rows(rows, 60, now)
-    assert s["requests"] == 3 and s["errors"] == 1
-    assert s["latency_ms"]["p99"] == 30.0  # failed requests do not count in latency
-    assert s["cache"]["hit_rate"] == pytest.approx(1 / 3)
-    assert len(s["series"]) == 60 and s["series"][-2]["requests"] == 1 and s["series"][-3]["requests"] == 2
-    assert s["series"][-3]["errors"] == 1
-    assert percentile([], 0.5) is None
 
 
 def test_span_bars_sit_on_one_time_axis():

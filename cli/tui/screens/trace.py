@@ -108,9 +108,6 @@ class TraceScreen(Screen):
             except AdminError as exc:
                 note = f"trace unavailable: {exc.message}"
                 break
-            if self.app.client.traces_missing:
-                note = "this gateway keeps no traces (no /admin/traces); timings from the ledger"
-                break
             if self.trace is not None:
                 break
             await asyncio.sleep(TRACE_RETRY_S)

@@ -37,8 +37,6 @@ class TrafficPanel(Vertical):
                              f"  {count(s.get('requests'))} req", ("  err ", "dim"),
                              (pct(rate), "bold red" if rate >= 0.05 else ""),
                              f"  {count((tokens.get('input') or 0) + (tokens.get('output') or 0))} tok")
-        if snap.stats_estimated:
-            line.append("  est.", style="dim italic")
         self.query_one("#traffic-line", Static).update(line)
         self.query_one("#rps", Sparkline).data = [p.get("requests", 0) for p in s.get("series") or []]
 
