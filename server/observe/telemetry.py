@@ -1,6 +1,9 @@
 """Traces: built from the timings the pipeline takes (a few perf_counter reads per request),
 after the answer has gone, following the OpenTelemetry GenAI semantic conventions.
 
+`build` reads one frozen `RequestRecord` (server/observe/request_record.py), filled once
+when the request is done; never the live context the stages share.
+
 They are kept in the SQLite file (for `gate traces` and `gate top`) by the ledger writer,
 and, when `[telemetry] otlp_endpoint` is set, exported over OTLP/HTTP to the site's own
 collector from the writer's thread, with the spans' real start and end times.
@@ -10,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from server.observe.request_record import RequestRecord
 from server.store.traces import Span, Trace
 
 if TYPE_CHECKING:
-    from server.pipeline.context import RequestContext
     from server.core.settings import TelemetrySettings
 
 log = logging.getLogger("gate.telemetry")
@@ -25,80 +27,53 @@ OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "e
 PROVIDER_NAMES = {"openai": "openai", "llamacpp": "llama.cpp"}
 
 
-BODY_LIMIT = 8192
-
-
-@lru_cache(maxsize=1)
-def _scanner():
-    """Every built-in detector, compiled once (it holds no state between scans)."""
-    from server.guardrails import Scanner
-
-    return Scanner()
-
-
-def redacted(text: str) -> str:
-    """Every kind of personal data and secret replaced by a placeholder (for stored bodies)."""
-    from server.guardrails import Redactor
-
-    return Redactor().redact(text, _scanner().scan(text))[:BODY_LIMIT]
-
-
-def bodies(ctx: "RequestContext") -> dict[str, str]:
-    """gen_ai.input.messages / gen_ai.output.messages, redacted, for keys that ask for them."""
-    field = {"chat": "messages", "completions": "prompt", "embeddings": "input"}[ctx.op]
-    raw = ctx.fields.get(field) if ctx.fields else None
-    out = {}
-    if raw is not None:
-        out["gen_ai.input.messages"] = redacted(bytes(raw).decode("utf-8", "replace"))
-    if ctx.output_text:
-        out["gen_ai.output.messages"] = redacted("".join(ctx.output_text))
-    return out
-
-
-def build(ctx: "RequestContext") -> Trace:
-    t0 = ctx.started
-    op = OPERATIONS[ctx.op]
-    total = ctx.elapsed_ms()
+def build(r: RequestRecord) -> Trace:
+    t0 = r.started
+    op = OPERATIONS[r.op]
+    total = r.duration_ms
     root: dict[str, str | int | float | bool] = {
         "gen_ai.operation.name": op,
-        "gen_ai.request.model": ctx.alias or "",
-        "gen_ai.usage.input_tokens": ctx.input_tokens,
-        "gen_ai.usage.output_tokens": ctx.output_tokens,
-        "gate.request_id": ctx.request_id,
-        "gate.status": ctx.status,
-        "gate.cost_usd": ctx.cost,
-        "gate.stream": ctx.stream,
+        "gen_ai.request.model": r.alias or "",
+        "gen_ai.usage.input_tokens": r.input_tokens,
+        "gen_ai.usage.output_tokens": r.output_tokens,
+        "gate.request_id": r.request_id,
+        "gate.status": r.status,
+        "gate.cost_usd": r.cost,
+        "gate.stream": r.stream,
     }
-    if ctx.target is not None:
-        root["gen_ai.response.model"] = ctx.target.upstream_model
-        root["gen_ai.provider.name"] = PROVIDER_NAMES.get(ctx.target.provider.kind, ctx.target.provider.kind)
-        root["gate.provider"] = ctx.target.provider.name
-    if ctx.principal is not None:
-        root["gate.key"] = ctx.principal.name
-        if ctx.principal.log_bodies:
-            root.update(bodies(ctx))
-    if ctx.cache_status:
-        root["gate.cache"] = ctx.cache_status
-        if ctx.cache_note:  # why it bypassed, or why no semantic lookup was made
-            root["gate.cache.note"] = ctx.cache_note
-        if ctx.cache_hit is not None:
-            root["gate.cache.similarity"] = round(ctx.cache_hit.similarity, 4)
-    if ctx.route_notes:
-        root["gate.routing"] = "; ".join(ctx.route_notes)
-    if ctx.guard_notes:
-        root["gate.guardrails"] = "; ".join(ctx.guard_notes)
-    if ctx.usage_estimated:
+    if r.provider is not None:
+        root["gen_ai.response.model"] = r.response_model or ""
+        kind = r.provider_kind or ""
+        root["gen_ai.provider.name"] = PROVIDER_NAMES.get(kind, kind)
+        root["gate.provider"] = r.provider
+    if r.key is not None:
+        root["gate.key"] = r.key
+        if r.input_body is not None:
+            root["gen_ai.input.messages"] = r.input_body
+        if r.output_body is not None:
+            root["gen_ai.output.messages"] = r.output_body
+    if r.cache:
+        root["gate.cache"] = r.cache
+        if r.cache_note:  # why it bypassed, or why no semantic lookup was made
+            root["gate.cache.note"] = r.cache_note
+        if r.similarity is not None:
+            root["gate.cache.similarity"] = round(r.similarity, 4)
+    if r.routing:
+        root["gate.routing"] = r.routing
+    if r.guard:
+        root["gate.guardrails"] = r.guard
+    if r.usage_estimated:
         root["gate.usage_estimated"] = True
-    if ctx.error:
-        root["error.type"] = ctx.error.split(":", 1)[0]
-    spans = [Span(f"{op} {ctx.alias or ''}".strip(), 0.0, total, "error" if ctx.status >= 400 else "ok", root)]
-    for name, start, end in ctx.marks:
+    if r.error:
+        root["error.type"] = r.error.split(":", 1)[0]
+    spans = [Span(f"{op} {r.alias or ''}".strip(), 0.0, total, "error" if r.status >= 400 else "ok", root)]
+    for name, start, end in r.marks:
         spans.append(Span(f"gate.{name}", (start - t0) * 1000, (end - start) * 1000))
-    if ctx.generation is not None:  # a stream's tokens, first to last
-        start, end = ctx.generation
+    if r.generation is not None:  # a stream's tokens, first to last
+        start, end = r.generation
         spans.append(Span("gate.generation", (start - t0) * 1000, (end - start) * 1000, "ok",
-                          {"gen_ai.usage.output_tokens": ctx.output_tokens}))
-    for label, start, end, status, error, address in ctx.attempt_marks:
+                          {"gen_ai.usage.output_tokens": r.output_tokens}))
+    for label, start, end, status, error, address in r.attempts:
         model = label.split(":", 1)[1]
         attrs: dict[str, str | int | float | bool] = {
             "gen_ai.operation.name": op, "gen_ai.request.model": model, "gate.target": label,
@@ -109,7 +84,7 @@ def build(ctx: "RequestContext") -> Trace:
             attrs["error.type"] = error
         spans.append(Span(f"{op} {model}", (start - t0) * 1000, (end - start) * 1000,
                           "error" if error else "ok", attrs))
-    return Trace(ctx.request_id, ctx.ts, total, ctx.status, ctx.alias, spans)
+    return Trace(r.request_id, r.ts, total, r.status, r.alias, spans)
 
 
 def no_redirects_session():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from server.core.errors import Unauthorized
 from server.pipeline.context import RequestContext
+from server.store.keys import Principal
 
 if TYPE_CHECKING:
     from server.runtime.state import GatewayState
@@ -30,11 +32,17 @@ def bearer(header: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-async def stage(ctx: RequestContext, state: GatewayState) -> None:
-    token = bearer(ctx.request.headers.get("authorization"))
+def principal(headers: Mapping[str, str], state: GatewayState, now: float) -> Principal:
+    """The caller behind the request's bearer key (headers by lower-case name), or
+    Unauthorized. The stage uses it, and so does every route that needs a key."""
+    token = bearer(headers.get("authorization"))
     if token is None:
         raise Unauthorized(_MISSING, code="missing_api_key")
-    principal = state.auth.principal(state.db, token, ctx.ts)
-    if principal is None:
+    found = state.auth.principal(state.db, token, now)
+    if found is None:
         raise Unauthorized(_INVALID)
-    ctx.principal = principal
+    return found
+
+
+async def stage(ctx: RequestContext, state: GatewayState) -> None:
+    ctx.principal = principal(ctx.request.headers, state, ctx.ts)

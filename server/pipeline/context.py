@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from server.core.errors import GatewayError
 from server.store.keys import Principal
 from server.core.wire import Op, RawFields, Usage, View
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from server.cache.policy import CachePlan
     from server.cache.entries import Entry
     from server.core.exchange import Incoming
+    from server.guardrails.runtime import Guard, OutputGuard
     from server.pipeline.admit import RatePlan
     from server.providers.base import ChunkStream, Reply, Target
     from server.routing.route import Route
@@ -41,9 +44,9 @@ class RequestContext:
     route_notes: list[str] = field(default_factory=list)
     must_stay_local: bool = False
     # Guardrails: the policy, what the checks noted, the answer's restorer/redactor.
-    guard: Any = None
+    guard: "Guard | None" = None
     guard_notes: list[str] = field(default_factory=list)
-    output_guard: Any = None
+    output_guard: "OutputGuard | None" = None
     input_found: dict[str, int] | None = None  # kinds the input checks found; None: they did not run
     target: Target | None = None
     reply: Reply | None = None
@@ -81,7 +84,7 @@ class RequestContext:
     cache_plan: "CachePlan | None" = None
     cache_hit: "Entry | None" = None    # the hit the answer came from (once admitted)
     cache_found: "tuple[str, Entry] | None" = None  # (HIT | SEMANTIC_HIT, entry), for admit
-    cache_vector: Any = None
+    cache_vector: "np.ndarray | None" = None
 
     def fail(self, error: GatewayError) -> None:
         self.status = error.status

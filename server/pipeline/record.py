@@ -13,8 +13,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from server.observe import telemetry
+from server.observe.request_record import BODY_LIMIT, RequestRecord
 from server.cache.policy import builtin_scanner, describe, found
 from server.cache.entries import NewEntry
+from server.guardrails import Redactor
 from server.pipeline import settle
 from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow
@@ -27,7 +29,8 @@ def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:
     """Done once the row and the settlement are in the file."""
     provider = ctx.target.provider if ctx.target else None
     remember(ctx, state)
-    trace = telemetry.build(ctx) if state.settings.telemetry.traces else None
+    latency_ms = ctx.elapsed_ms()
+    trace = telemetry.build(snapshot(ctx, latency_ms)) if state.settings.telemetry.traces else None
     row = LedgerRow(
         request_id=ctx.request_id,
         ts=ctx.ts,
@@ -43,7 +46,7 @@ def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:
         output_tokens=ctx.output_tokens,
         usage_estimated=ctx.usage_estimated,
         cost=ctx.cost,
-        latency_ms=ctx.elapsed_ms(),
+        latency_ms=latency_ms,
         ttfb_ms=ctx.ttfb_ms,
         attempts=",".join(ctx.attempts) or None,
         route="; ".join(ctx.route_notes) or None,
@@ -53,6 +56,39 @@ def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:
         error=ctx.error,
     )
     return state.commit.add(row, trace, partial(settle.apply_in, ctx=ctx) if settle.needed(ctx) else None)
+
+
+def snapshot(ctx: RequestContext, duration_ms: float) -> RequestRecord:
+    """The finished request, frozen for its trace: what observation may know of it."""
+    target, principal, hit = ctx.target, ctx.principal, ctx.cache_hit
+    provider = target.provider if target is not None else None
+    input_body = output_body = None
+    if principal is not None and principal.log_bodies:
+        input_body, output_body = bodies(ctx)
+    return RequestRecord(  # by position, in the record's order (see RequestRecord)
+        ctx.request_id, ctx.ts, ctx.started, duration_ms, ctx.op, ctx.alias, ctx.stream,
+        ctx.status, ctx.error, ctx.input_tokens, ctx.output_tokens, ctx.usage_estimated, ctx.cost,
+        principal.name if principal is not None else None,
+        provider.name if provider is not None else None,
+        provider.kind if provider is not None else None,
+        target.upstream_model if target is not None else None,
+        ctx.cache_status, ctx.cache_note, hit.similarity if hit is not None else None,
+        "; ".join(ctx.route_notes) or None, "; ".join(ctx.guard_notes) or None,
+        tuple(ctx.marks), tuple(ctx.attempt_marks), ctx.generation, input_body, output_body)
+
+
+def redacted(text: str) -> str:
+    """Every kind of personal data and secret replaced by a placeholder (for bodies kept on
+    traces), cut to the trace's limit."""
+    return Redactor().redact(text, builtin_scanner().scan(text))[:BODY_LIMIT]
+
+
+def bodies(ctx: RequestContext) -> tuple[str | None, str | None]:
+    """The request's and the answer's text, redacted (gen_ai.input/output.messages)."""
+    field = {"chat": "messages", "completions": "prompt", "embeddings": "input"}[ctx.op]
+    raw = ctx.fields.get(field) if ctx.fields else None
+    return (redacted(bytes(raw).decode("utf-8", "replace")) if raw is not None else None,
+            redacted("".join(ctx.output_text)) if ctx.output_text else None)
 
 
 def remember(ctx: RequestContext, state: "GatewayState") -> None:

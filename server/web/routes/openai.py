@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from litestar import Request, Response, get
 
 from server.core.errors import NotFound
 from server.web.http import Incoming
 from server.pipeline import authenticate, request_id
-from server.pipeline.context import RequestContext
 from server.runtime.state import GatewayState
 from server.core.wire import encode
 
@@ -22,11 +23,10 @@ def _model(alias: str, created: int) -> dict:
 
 async def _principal_aliases(request: Request) -> tuple[GatewayState, list[str]]:
     state = gateway(request)
-    ctx = RequestContext(request=Incoming(request.scope, request.receive), op="chat",
-                         request_id=request_id(request.scope))
-    await authenticate.stage(ctx, state)
-    assert ctx.principal is not None
-    return state, [a for a in state.routes if ctx.principal.may_use(a)]
+    # The headers as the POST endpoints read them (of a repeated header, the last counts).
+    headers = Incoming(request.scope, request.receive).headers
+    principal = authenticate.principal(headers, state, time.time())
+    return state, [a for a in state.routes if principal.may_use(a)]
 
 
 @get("/v1/models")
