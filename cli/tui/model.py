@@ -9,6 +9,8 @@ from datetime import datetime
 
 from rich.text import Text
 
+from server.core.names import CacheStatus
+
 
 @dataclass
 class Snapshot:
@@ -174,9 +176,9 @@ def stats_from_rows(rows: list[dict], window: int = 60, now: float | None = None
     lat = [r["latency_ms"] for r in ok if r.get("latency_ms") is not None]
     ttfb = [r["ttfb_ms"] for r in ok if r.get("ttfb_ms") is not None]
     errors = sum(1 for r in recent if (r.get("status") or 0) >= 400)
-    hits = sum(1 for r in recent if r.get("cache") == "HIT")
-    sem = sum(1 for r in recent if r.get("cache") == "SEMANTIC_HIT")
-    misses = sum(1 for r in recent if r.get("cache") == "MISS")
+    hits = sum(1 for r in recent if r.get("cache") == CacheStatus.HIT)
+    sem = sum(1 for r in recent if r.get("cache") == CacheStatus.SEMANTIC_HIT)
+    misses = sum(1 for r in recent if r.get("cache") == CacheStatus.MISS)
     looked = hits + sem + misses
     start = int(now) - window + 1
     series = [{"t": t, "requests": 0, "errors": 0} for t in range(start, int(now) + 1)]

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from server.store.traces import Span, Trace
+from server.core.names import ATTR_CACHE, ATTR_PROVIDER, ATTR_STATUS, ATTR_TARGET
 
 if TYPE_CHECKING:
     from server.pipeline.context import RequestContext
@@ -65,20 +66,20 @@ def build(ctx: "RequestContext") -> Trace:
         "gen_ai.usage.input_tokens": ctx.input_tokens,
         "gen_ai.usage.output_tokens": ctx.output_tokens,
         "gate.request_id": ctx.request_id,
-        "gate.status": ctx.status,
+        ATTR_STATUS: ctx.status,
         "gate.cost_usd": ctx.cost,
         "gate.stream": ctx.stream,
     }
     if ctx.target is not None:
         root["gen_ai.response.model"] = ctx.target.upstream_model
         root["gen_ai.provider.name"] = PROVIDER_NAMES.get(ctx.target.provider.kind, ctx.target.provider.kind)
-        root["gate.provider"] = ctx.target.provider.name
+        root[ATTR_PROVIDER] = ctx.target.provider.name
     if ctx.principal is not None:
         root["gate.key"] = ctx.principal.name
         if ctx.principal.log_bodies:
             root.update(bodies(ctx))
     if ctx.cache_status:
-        root["gate.cache"] = ctx.cache_status
+        root[ATTR_CACHE] = ctx.cache_status
         if ctx.cache_note:  # why it bypassed, or why no semantic lookup was made
             root["gate.cache.note"] = ctx.cache_note
         if ctx.cache_hit is not None:
@@ -101,8 +102,8 @@ def build(ctx: "RequestContext") -> Trace:
     for label, start, end, status, error, address in ctx.attempt_marks:
         model = label.split(":", 1)[1]
         attrs: dict[str, str | int | float | bool] = {
-            "gen_ai.operation.name": op, "gen_ai.request.model": model, "gate.target": label,
-            "gate.status": status}
+            "gen_ai.operation.name": op, "gen_ai.request.model": model, ATTR_TARGET: label,
+            ATTR_STATUS: status}
         if address:
             attrs["server.address"] = address
         if error:
@@ -167,7 +168,7 @@ class OtlpExport:
             root.set_status(Status(StatusCode.ERROR))
         ctx = self._trace.set_span_in_context(root)
         for s in children:
-            kind = SpanKind.CLIENT if "gate.target" in s.attributes else SpanKind.INTERNAL
+            kind = SpanKind.CLIENT if ATTR_TARGET in s.attributes else SpanKind.INTERNAL
             span = self._tracer.start_span(s.name, context=ctx, kind=kind,
                                            start_time=start_ns + int(s.start_ms * 1e6), attributes=s.attributes)
             if s.status == "error":
