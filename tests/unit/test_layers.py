@@ -60,10 +60,6 @@ KNOWN = {
     # The trace is built from the live RequestContext (issue 14: build it from a frozen
     # per-request record instead). The import is for type checking only.
     ("server.observe.telemetry", "server.pipeline.context"),
-    # Settings compile the guardrail policies when they load (issue 14: compile them in the
-    # runtime's topology instead, so settings stay plain data).
-    ("server.core.settings", "server.guardrails.config"),
-    ("server.core.settings", "server.guardrails.runtime"),
 }
 
 
