@@ -30,6 +30,7 @@ from server.core.settings_upstreams import (
 )
 
 DEFAULT_CONFIG = "gateway.toml"
+CONFIG_ENV = "GATE_CONFIG"  # the environment variable naming the config file
 
 
 class ConfigError(GateError):
@@ -200,7 +201,7 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
     """--config, else GATE_CONFIG, else ./gateway.toml."""
     if explicit:
         return Path(explicit)
-    env = os.environ.get("GATE_CONFIG")
+    env = os.environ.get(CONFIG_ENV)
     return Path(env) if env else Path(DEFAULT_CONFIG)
 
 
