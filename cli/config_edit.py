@@ -15,6 +15,7 @@ import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
 from server.core.settings import ConfigError, parse_settings
+from server.guardrails.policies import compile_policies
 
 
 def edit(path: Path, change: Callable[[TOMLDocument], None]) -> None:
@@ -24,7 +25,8 @@ def edit(path: Path, change: Callable[[TOMLDocument], None]) -> None:
         raise ConfigError(f"{path}: config file not found") from None
     change(doc)
     text = tomlkit.dumps(doc)
-    parse_settings(text, str(path))  # raises ConfigError: nothing is written
+    settings = parse_settings(text, str(path))  # raises ConfigError: nothing is written
+    compile_policies(settings.guardrails, str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as fh:

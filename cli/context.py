@@ -12,6 +12,7 @@ import typer
 
 from cli.output import console, err_console, esc, fail, print_json
 from server.core.settings import ConfigError, Settings, config_path, load_settings
+from server.guardrails.policies import checked
 
 __all__ = ["KEEP", "Globals", "console", "err_console", "esc", "fail", "globals_", "merged", "parse_duration",
            "parse_limit", "parse_since", "print_json", "when"]
@@ -25,7 +26,7 @@ class Globals:
 
     def settings(self) -> Settings:
         try:
-            return load_settings(self.config)
+            return checked(load_settings(self.config))
         except ConfigError as exc:
             fail(str(exc))
 

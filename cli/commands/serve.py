@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.context import console, err_console, esc, fail, globals_
-from server.core.settings import ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
+from server.core.settings import CONFIG_ENV, ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
 from server.store import db
 
 STOP_TIMEOUT_S = 10  # after SIGINT/SIGTERM, a worker still running this long is killed
@@ -47,7 +47,7 @@ def serve(
     console.print(f"[bold]gate[/] on {esc(f'http://{host}:{port}/v1')}  ·  {workers} worker(s)  ·  "
                   f"db {esc(settings.database.path)}  ·  sqlite-vec {esc(vec)}  ·  "
                   f"models: {esc(', '.join(settings.models) or 'none')}", highlight=False)
-    os.environ["GATE_CONFIG"] = str(g.config.resolve())
+    os.environ[CONFIG_ENV] = str(g.config.resolve())
     from granian import Granian
 
     _check_port(host, port)  # again: another gateway may have taken it while models were prepared

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cli.backend import BackendError, call, run
 from cli.context import console, esc, print_json, when
+from server.core.names import ATTR_CACHE, ATTR_PROVIDER
 
 app = typer.Typer(help="Request traces (stages, attempts, timings).", no_args_is_help=False,
                   invoke_without_command=True)
@@ -19,7 +20,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _line(t: dict) -> str:
     root = t["spans"][0]["attributes"] if t["spans"] else {}
     color = "red" if t["status"] >= 400 else "green"
-    target = root.get("gate.provider", root.get("gate.cache", "-"))
+    target = root.get(ATTR_PROVIDER, root.get(ATTR_CACHE, "-"))
     alias = t["alias"] or "-"
     return (f"{when(t['ts'])}  [{color}]{t['status']}[/]  {esc(t['request_id'])}  {esc(f'{alias:<12}')} "
             f"{esc(f'{target:<10}')} {t['duration_ms']:8.1f} ms  in {root.get('gen_ai.usage.input_tokens', 0)} "

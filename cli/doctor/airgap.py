@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from cli.doctor import FAIL, PASS, WARN, Check
 from cli.doctor.site_config import Allowlist, Loaded
 from cli.doctor.sockets import Remote, Sampler, strace_connects
+from server.core.settings import CONFIG_ENV
 
 READY_DEADLINE_S = 120.0
 REQUEST_TIMEOUT_S = 60.0
@@ -209,7 +210,7 @@ def audit(loaded: Loaded, gate_cmd: list[str] | None = None, *, use_strace: bool
         if result.traced:
             cmd = [shutil.which("strace") or "strace", "-f", "-qq", "-e",
                    "trace=connect,sendto,sendmsg", "-o", str(trace_log), *cmd]
-        env = {k: v for k, v in os.environ.items() if k not in ("GATE_DB", "GATE_CONFIG", "GATE_URL")}
+        env = {k: v for k, v in os.environ.items() if k not in ("GATE_DB", CONFIG_ENV, "GATE_URL")}
         with open(scratch / "serve.log", "wb") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, cwd=scratch)

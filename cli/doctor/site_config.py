@@ -16,6 +16,7 @@ import msgspec
 
 from cli.doctor import FAIL, PASS, Check
 from server.core.settings import ConfigError, Settings, config_path, load_settings
+from server.guardrails.policies import checked
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
@@ -71,7 +72,7 @@ def parse_allow(entries: object) -> Allowlist:
 def load(path: Path | None) -> Loaded:
     file = config_path(path)
     try:
-        settings = load_settings(file)
+        settings = checked(load_settings(file))
         raw = msgspec.toml.decode(file.read_bytes())
     except ConfigError as exc:
         return Loaded(file, Check("config", FAIL, str(exc)))

@@ -8,6 +8,7 @@ from datetime import datetime
 from rich.text import Text
 
 
+
 @dataclass
 class Snapshot:
     """One poll of the admin API. Panels whose endpoint failed keep their last data."""

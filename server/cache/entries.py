@@ -10,6 +10,7 @@ import msgspec
 import numpy as np
 
 from server.cache.bitindex import quantize, trim_log
+from server.core.names import CacheStatus
 from server.store.db import immediate
 
 CANDIDATES = 16  # bit-vector neighbours rescored with the float vectors
@@ -154,7 +155,7 @@ def stats(conn: apsw.Connection, now: float | None = None) -> CacheStats:
         (now,)).fetchone()
     by_alias = dict(conn.execute("SELECT alias, count(*) FROM cache_entries GROUP BY alias"))
     counts = dict(conn.execute("SELECT cache, count(*) FROM ledger WHERE cache IS NOT NULL GROUP BY cache"))
-    h, s, m = counts.get("HIT", 0), counts.get("SEMANTIC_HIT", 0), counts.get("MISS", 0)
+    h, s, m = counts.get(CacheStatus.HIT, 0), counts.get(CacheStatus.SEMANTIC_HIT, 0), counts.get(CacheStatus.MISS, 0)
     rate = (h + s) / (h + s + m) if h + s + m else None
     return CacheStats(entries, semantic, expired, hits, size, by_alias, h, s, m, rate)
 

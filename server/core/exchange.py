@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.core.errors import BodyTooLarge, GateError, GatewayError, InvalidRequest, render
+from server.core.names import REQUEST_ID_HEADER
 
 Scope = dict[str, Any]
 
@@ -73,4 +74,4 @@ class StreamOut:
 
 
 def error_out(error: GatewayError, request_id: str) -> JsonOut:
-    return JsonOut(render(error), error.status, {**error.headers, "x-gate-request-id": request_id})
+    return JsonOut(render(error), error.status, {**error.headers, REQUEST_ID_HEADER: request_id})

@@ -25,7 +25,7 @@ from multiprocessing.pool import Pool
 import msgspec
 
 from server.core.errors import GateError
-from server.guardrails.config import GuardrailPolicy
+from server.core.settings_guardrails import GuardrailPolicy
 from server.guardrails.runtime import Guard, InputVerdict, inspect_input
 
 INLINE_CHARS = 16_384

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from server.guardrails.config import GuardrailPolicy
+from server.core.settings_guardrails import GuardrailPolicy
 from server.guardrails.detectors import CustomPattern, Scanner, WordList
 from server.guardrails.injection import InjectionDetector
 from server.guardrails.redact import Redactor, StreamRestorer, restore

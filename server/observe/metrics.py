@@ -20,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from server.store.ledger import LedgerRow
+from server.core.names import ATTR_STATUS, ATTR_TARGET
 from server.store.traces import Trace
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -70,11 +71,11 @@ class Batch:
             return
         upstream = 0.0
         for span in trace.spans:
-            target = span.attributes.get("gate.target") if span.attributes else None
+            target = span.attributes.get(ATTR_TARGET) if span.attributes else None
             if target is None:
                 continue
             upstream += span.duration_ms
-            outcome = "ok" if span.status == "ok" else str(span.attributes.get("gate.status", "error"))
+            outcome = "ok" if span.status == "ok" else str(span.attributes.get(ATTR_STATUS, "error"))
             c[("gate_upstream_attempts_total", target, outcome)] += 1
         if upstream:
             self.seconds[("gate_upstream_duration_seconds", alias)].append(upstream / 1000)

@@ -8,6 +8,8 @@ import apsw
 import numpy as np
 
 
+from server.core.names import CacheStatus
+
 def _percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None}
@@ -24,7 +26,7 @@ def window_stats(conn: apsw.Connection, window_s: int, started_at: float, now: f
     ttfbs = [r[3] for r in rows if r[3] is not None and r[1] < 400]
     errors = sum(1 for r in rows if r[1] >= 400)
     caches = [r[4] for r in rows]
-    hits, semantic, misses = caches.count("HIT"), caches.count("SEMANTIC_HIT"), caches.count("MISS")
+    hits, semantic, misses = caches.count(CacheStatus.HIT), caches.count(CacheStatus.SEMANTIC_HIT), caches.count(CacheStatus.MISS)
     looked = hits + semantic + misses
     first = int(since) + 1
     counts = np.zeros(window_s, dtype=np.int64)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from server.observe.request_record import RequestRecord
 from server.store.traces import Span, Trace
+from server.core.names import ATTR_CACHE, ATTR_PROVIDER, ATTR_STATUS, ATTR_TARGET
 
 if TYPE_CHECKING:
     from server.core.settings import TelemetrySettings
@@ -37,7 +38,7 @@ def build(r: RequestRecord) -> Trace:
         "gen_ai.usage.input_tokens": r.input_tokens,
         "gen_ai.usage.output_tokens": r.output_tokens,
         "gate.request_id": r.request_id,
-        "gate.status": r.status,
+        ATTR_STATUS: r.status,
         "gate.cost_usd": r.cost,
         "gate.stream": r.stream,
     }
@@ -45,7 +46,7 @@ def build(r: RequestRecord) -> Trace:
         root["gen_ai.response.model"] = r.response_model or ""
         kind = r.provider_kind or ""
         root["gen_ai.provider.name"] = PROVIDER_NAMES.get(kind, kind)
-        root["gate.provider"] = r.provider
+        root[ATTR_PROVIDER] = r.provider
     if r.key is not None:
         root["gate.key"] = r.key
         if r.input_body is not None:
@@ -53,7 +54,7 @@ def build(r: RequestRecord) -> Trace:
         if r.output_body is not None:
             root["gen_ai.output.messages"] = r.output_body
     if r.cache:
-        root["gate.cache"] = r.cache
+        root[ATTR_CACHE] = r.cache
         if r.cache_note:  # why it bypassed, or why no semantic lookup was made
             root["gate.cache.note"] = r.cache_note
         if r.similarity is not None:
@@ -76,8 +77,8 @@ def build(r: RequestRecord) -> Trace:
     for label, start, end, status, error, address in r.attempts:
         model = label.split(":", 1)[1]
         attrs: dict[str, str | int | float | bool] = {
-            "gen_ai.operation.name": op, "gen_ai.request.model": model, "gate.target": label,
-            "gate.status": status}
+            "gen_ai.operation.name": op, "gen_ai.request.model": model, ATTR_TARGET: label,
+            ATTR_STATUS: status}
         if address:
             attrs["server.address"] = address
         if error:
@@ -142,7 +143,7 @@ class OtlpExport:
             root.set_status(Status(StatusCode.ERROR))
         ctx = self._trace.set_span_in_context(root)
         for s in children:
-            kind = SpanKind.CLIENT if "gate.target" in s.attributes else SpanKind.INTERNAL
+            kind = SpanKind.CLIENT if ATTR_TARGET in s.attributes else SpanKind.INTERNAL
             span = self._tracer.start_span(s.name, context=ctx, kind=kind,
                                            start_time=start_ns + int(s.start_ms * 1e6), attributes=s.attributes)
             if s.status == "error":

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from server.core.exchange import Incoming
     from server.guardrails.runtime import Guard, OutputGuard
     from server.pipeline.admit import RatePlan
-    from server.providers.base import ChunkStream, Reply, Target
+    from server.providers.base import ChunkStream, Reply
+    from server.routing.target import Target
     from server.routing.route import Route
     from server.store.budgets import Budget
     from server.store.ratelimits import Admission

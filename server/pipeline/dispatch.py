@@ -27,10 +27,11 @@ from server.core.errors import (
 )
 from server.pipeline import collect
 from server.pipeline.context import RequestContext
-from server.providers.base import ChunkStream, Target, UpstreamCall
+from server.providers.base import ChunkStream, UpstreamCall
 from server.routing import balance
 from server.routing.monitor import ProviderHealth
 from server.routing.plan import plan
+from server.routing.target import Target
 from server.core.wire import INCLUDE_USAGE, RAW_TRUE, RawFields, encode, raw_str
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.cache.policy import Bypass, builtin_scanner, describe, found, plan
+from server.core.names import CacheStatus
 from server.pipeline.context import RequestContext
 
 if TYPE_CHECKING:
@@ -40,17 +41,17 @@ async def stage(ctx: RequestContext, state: "GatewayState") -> None:
                       state.settings.cache, ctx.route.cache)
     bypass = cache_plan if isinstance(cache_plan, Bypass) else screen_question(ctx, cache_plan.query)
     if bypass is not None:
-        ctx.cache_status, ctx.cache_note = "BYPASS", bypass.reason
+        ctx.cache_status, ctx.cache_note = CacheStatus.BYPASS, bypass.reason
         return None
     ctx.cache_plan = cache_plan
-    ctx.cache_status = "MISS"
+    ctx.cache_status = CacheStatus.MISS
     if not ctx.cache_plan.read:
         return None
     entry = cache.exact(state.db, ctx.cache_plan, ctx.ts)
-    status = "HIT"
+    status = CacheStatus.HIT
     if entry is None:
         entry, ctx.cache_vector, ctx.cache_note = await cache.similar(ctx.cache_plan, ctx.ts)
-        status = "SEMANTIC_HIT"
+        status = CacheStatus.SEMANTIC_HIT
         if entry is None:
             return None
     else:

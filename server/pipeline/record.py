@@ -17,6 +17,7 @@ from server.observe.request_record import BODY_LIMIT, RequestRecord
 from server.cache.policy import builtin_scanner, describe, found
 from server.cache.entries import NewEntry
 from server.guardrails import Redactor
+from server.core.names import CacheStatus
 from server.pipeline import settle
 from server.pipeline.context import RequestContext
 from server.store.ledger import LedgerRow
@@ -52,7 +53,7 @@ def stage(ctx: RequestContext, state: GatewayState) -> asyncio.Future:
         route="; ".join(ctx.route_notes) or None,
         cache=ctx.cache_status,
         guard="; ".join(ctx.guard_notes) or None,
-        similarity=ctx.cache_hit.similarity if ctx.cache_status == "SEMANTIC_HIT" else None,
+        similarity=ctx.cache_hit.similarity if ctx.cache_status == CacheStatus.SEMANTIC_HIT else None,
         error=ctx.error,
     )
     return state.commit.add(row, trace, partial(settle.apply_in, ctx=ctx) if settle.needed(ctx) else None)

@@ -22,6 +22,7 @@ from server.core.errors import (
     render,
 )
 from server.core.exchange import JsonOut, StreamOut
+from server.core.names import CACHE_HEADER, CACHE_SIMILARITY_HEADER, REQUEST_ID_HEADER, CacheStatus
 from server.pipeline import guard_output, output_cap
 from server.pipeline.context import RequestContext
 from server.pipeline.output_cap import OutputCap
@@ -52,7 +53,7 @@ def rate_headers(admission: Admission) -> dict[str, str]:
 
 
 def headers(ctx: RequestContext) -> dict[str, str]:
-    out = {"x-gate-request-id": ctx.request_id}
+    out = {REQUEST_ID_HEADER: ctx.request_id}
     if ctx.target is not None:
         out["x-gate-provider"] = ctx.target.provider.name
         out["x-gate-upstream-model"] = ctx.target.upstream_model
@@ -63,9 +64,9 @@ def headers(ctx: RequestContext) -> dict[str, str]:
     if ctx.rate is not None:
         out.update(rate_headers(ctx.rate))
     if ctx.cache_status is not None:
-        out["x-gate-cache"] = ctx.cache_status
-        if ctx.cache_hit is not None and ctx.cache_status == "SEMANTIC_HIT":
-            out["x-gate-cache-similarity"] = f"{ctx.cache_hit.similarity:.4f}"
+        out[CACHE_HEADER] = ctx.cache_status
+        if ctx.cache_hit is not None and ctx.cache_status == CacheStatus.SEMANTIC_HIT:
+            out[CACHE_SIMILARITY_HEADER] = f"{ctx.cache_hit.similarity:.4f}"
     return out
 
 

@@ -1,10 +1,11 @@
-"""The one Protocol every upstream kind implements, and what a call carries."""
+"""The one Protocol every upstream kind implements, and what a call carries. (Where an
+alias is served, `Target`, is routing's: server/routing/target.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from server.core.wire import Op, RawFields, Usage, View
 
@@ -96,20 +97,3 @@ class Provider(Protocol):
     async def probe(self) -> Probe:
         """A periodic health and load check (cheap; no generation)."""
 
-
-@dataclass(slots=True)
-class Target:
-    """One place an alias can be served: a provider and its name for the model."""
-
-    provider: Provider
-    upstream_model: str
-    price_in: float = 0.0   # USD per million input tokens (server.core.prices decides)
-    price_out: float = 0.0  # USD per million output tokens
-    health: Any = None      # the provider's server.routing.monitor.ProviderHealth
-
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.price_in + output_tokens * self.price_out) / 1_000_000
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider.name}:{self.upstream_model}"

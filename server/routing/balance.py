@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from server.providers.base import Target
+from server.routing.target import Target
 
 
 def order(tier: list[Target], strategy: str, weights: dict[str, float]) -> list[Target]:

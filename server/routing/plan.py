@@ -9,7 +9,8 @@ decision is noted for the ledger row and the trace.
 from __future__ import annotations
 
 from server.core.errors import InvalidRequest, ServiceUnavailable
-from server.providers.base import ALL_OPS, Target
+from server.providers.base import ALL_OPS
+from server.routing.target import Target
 from server.core.settings import Settings
 from server.store.keys import Principal
 from server.core.tokens import count_prompt

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from server.core.prices import price_for
-from server.providers.base import Provider, Target
+from server.providers.base import Provider
 from server.routing.breaker import Breaker
 from server.routing.monitor import ProviderHealth
+from server.routing.target import Target
 from server.core.settings import Settings
 
 
@@ -39,7 +40,7 @@ def build_routes(settings: Settings, providers: dict[str, Provider],
     def target(spec: str) -> Target:
         name, model = spec.split(":", 1)
         price_in, price_out = price_for(settings, settings.providers[name], model)
-        return Target(providers[name], model, price_in, price_out, health[name])
+        return Target(providers[name], model, health[name], price_in, price_out)
 
     return {alias: Route(alias, [[target(s) for s in tier] for tier in m.tiers()], m.balance, dict(m.weights),
                          m.cache)

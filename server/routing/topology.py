@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from server.guardrails.runtime import Guard
 from server.providers.base import Provider
 from server.providers.openai_compat import OpenAICompatible
 from server.providers.registry import build_or_leave_out
@@ -24,6 +24,9 @@ from server.providers.unavailable import Unavailable
 from server.routing.monitor import HealthMonitor, ProviderHealth
 from server.routing.route import Route, build_health, build_routes
 from server.core.settings import Settings
+
+if TYPE_CHECKING:
+    from server.guardrails.policies import Guards
 
 log = logging.getLogger("gate.topology")
 DRAIN_LIMIT_S = 600.0
@@ -35,7 +38,7 @@ class Topology:
     health: dict[str, ProviderHealth]
     routes: dict[str, Route]
     monitor: HealthMonitor
-    guards: dict[str | None, Guard]
+    guards: Guards                     # the compiled guardrail policies (the runtime compiles them)
     problems: list[str] = field(default_factory=list)  # what could not be applied, and why
 
     @property
@@ -43,7 +46,8 @@ class Topology:
         return all(p.ready for p in self.providers.values())
 
 
-async def build(settings: Settings, session: aiohttp.ClientSession, previous: Topology | None = None) -> Topology:
+async def build(settings: Settings, guards: Guards, session: aiohttp.ClientSession,
+                previous: Topology | None = None) -> Topology:
     """Everything that can be built; a provider that cannot (a secret reference that does
     not resolve) is left out in its own place and named in `problems`, so the rest applies."""
     providers: dict[str, Provider] = {}
@@ -68,14 +72,7 @@ async def build(settings: Settings, session: aiohttp.ClientSession, previous: To
     routes = build_routes(settings, providers, health)
     monitor = HealthMonitor(providers, health, settings.routing.health_interval_s)
     monitor.start()
-    return Topology(providers, health, routes, monitor, build_guards(settings), problems)
-
-
-def build_guards(settings: Settings) -> dict[str | None, Guard]:
-    g = settings.guardrails
-    guards: dict[str | None, Guard] = {None: Guard(g)}
-    guards.update({name: Guard(policy, name) for name, policy in g.policies.items()})
-    return guards
+    return Topology(providers, health, routes, monitor, guards, problems)
 
 
 async def retire(old: Topology, new: Topology) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from server.guardrails.policies import compile_policies
 from server.routing import topology
 from server.core.settings import ConfigError, load_settings
 
@@ -46,6 +47,7 @@ async def watch(state: "GatewayState", every_s: float = 1.0) -> None:
 async def reload(state: "GatewayState") -> bool:
     try:
         settings = load_settings(state.settings.source)
+        guards = compile_policies(settings.guardrails, settings.source)
     except ConfigError as exc:
         log.error("gateway.toml changed but is invalid; keeping the running configuration: %s", exc)
         state.reload_error = f"gateway.toml is invalid, the running configuration stays: {exc}"
@@ -55,7 +57,7 @@ async def reload(state: "GatewayState") -> bool:
             log.warning("[%s] changed: it takes effect at the next restart", section)
     old = state.topology
     try:
-        new = await topology.build(settings, state.session, old)
+        new = await topology.build(settings, guards, state.session, old)
     except ConfigError as exc:  # what build cannot leave out by itself
         log.error("cannot apply the new configuration: %s", exc)
         state.reload_error = f"cannot apply the new configuration: {exc}"

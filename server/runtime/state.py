@@ -19,6 +19,7 @@ from server.runtime.auth_cache import AuthCache
 from server.cache.service import Cache
 from server.providers.base import Provider
 from server.providers.registry import new_session
+from server.guardrails.policies import compile_policies
 from server.routing import topology
 from server.routing.route import Route
 from server.routing.topology import Topology
@@ -83,7 +84,7 @@ class GatewayState:
                               batch_size=settings.ledger.batch_size)
         ledger.on_batch = metrics.write_batch  # counters and histograms, with each batch
         session = new_session()
-        topo = await topology.build(settings, session)
+        topo = await topology.build(settings, compile_policies(settings.guardrails, settings.source), session)
         cache = Cache(settings.cache, path, settings.database.busy_timeout_ms)
         await cache.start()
         alerts = Alerts(session, settings.budgets.webhook)

@@ -10,7 +10,7 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
 from server.core.errors import BodyTooLarge, ClientError, GatewayError, MethodNotAllowed, NotFound
-from server.web.front import Gateway
+from server.web.front import HotPathRouter
 from server.web.http import JsonOut, error_out, internal_error
 from server.pipeline import request_id
 from server.web.routes import admin, health, openai
@@ -42,7 +42,7 @@ def handle_exception(request: Request, exc: Exception) -> Response:
     return _response(internal_error(exc, rid))
 
 
-def create_app(settings: Settings) -> Gateway:
+def create_app(settings: Settings) -> HotPathRouter:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.gateway = await GatewayState.open(settings)
@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> Gateway:
         finally:
             await app.state.gateway.close()
 
-    return Gateway(Litestar(
+    return HotPathRouter(Litestar(
         route_handlers=[openai.list_models, openai.get_model, health.live, health.ready, health.metrics,
                         admin.router],
         lifespan=[lifespan],

@@ -26,9 +26,9 @@ HOT = {
 }
 
 
-class Gateway:
-    """`scope['path']` of a hot POST goes straight to the pipeline (another method there is a
-    405); all else to Litestar."""
+class HotPathRouter:
+    """The raw-ASGI router in front of Litestar: `scope['path']` of a hot POST goes straight
+    to the pipeline (another method there is a 405); all else to Litestar."""
 
     def __init__(self, app: Litestar) -> None:
         self.app = app

@@ -59,7 +59,7 @@ def test_linear_enough(name: str) -> None:
 def test_a_long_stream_without_blanks_is_filtered_in_linear_time(unit: str) -> None:
     """An answer streamed in small deltas with no blank (digits of pi, base64): the held-back
     text was rescanned on every delta, 32 s for 40,000 digits."""
-    from server.guardrails.config import GuardrailSettings
+    from server.core.settings_guardrails import GuardrailSettings
     from server.guardrails.runtime import Guard, OutputGuard
 
     guard = OutputGuard(Guard(GuardrailSettings()), {}, set())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.guardrails.config import GuardrailSettings
+from server.core.settings_guardrails import GuardrailSettings
 from server.guardrails.offload import INLINE_CHARS, Offload
 from server.guardrails.runtime import Guard, inspect_input
 

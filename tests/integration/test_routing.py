@@ -199,6 +199,22 @@ async def test_an_invalid_reload_keeps_the_running_configuration(client, config_
     assert any("invalid" in r.message for r in caplog.records)
 
 
+async def test_a_guardrail_pattern_that_does_not_compile_keeps_the_running_configuration(client, config_file,
+                                                                                         caplog):
+    # The runtime compiles the policies where it builds the topology: a reload with a bad
+    # pattern is refused whole, with the key, like any invalid file.
+    config_file.write_text(config_file.read_text() + '\n[models.fresh]\nroute = ["fake:ok"]\n'
+                           '\n[guardrails.policies.broken]\ncustom = { ticket = "(unclosed" }\n')
+    for _ in range(40):
+        if any("guardrails.policies.broken" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.1)
+    refused = [r.getMessage() for r in caplog.records if "guardrails.policies.broken" in r.getMessage()]
+    assert refused and "invalid regex" in refused[0] and "keeping the running configuration" in refused[0]
+    assert (await client.post("/v1/chat/completions", json=body("ok"))).status_code == 200
+    assert (await client.post("/v1/chat/completions", json=body("fresh"))).status_code != 200
+
+
 async def test_a_request_in_flight_survives_a_reload(client, config_file, fake):
     fake.slow_seconds = 1.5
     pending = asyncio.ensure_future(client.post("/v1/chat/completions", json=body("slow")))

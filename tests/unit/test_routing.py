@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from types import SimpleNamespace
 
-from server.providers.base import Target
+from server.routing.target import Target
 from server.providers.openai_compat import load_from_metrics
 from server.routing import balance
 from server.routing.breaker import Breaker

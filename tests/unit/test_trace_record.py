@@ -13,7 +13,9 @@ from server.observe import telemetry
 from server.observe.request_record import BODY_LIMIT, RequestRecord
 from server.pipeline.context import RequestContext
 from server.pipeline.record import snapshot
-from server.providers.base import Target
+from server.routing.breaker import Breaker
+from server.routing.monitor import ProviderHealth
+from server.routing.target import Target
 from server.providers.openai_compat import OpenAICompatible
 from server.store.keys import Principal
 from server.store.traces import Span, Trace
@@ -80,7 +82,7 @@ def _context(provider, log_bodies: bool = False) -> RequestContext:
                          started=T0, ts=1_700_000_000.0)
     ctx.principal = Principal(key_id="k1", name="app", models=None, log_bodies=log_bodies)
     ctx.alias, ctx.stream, ctx.status, ctx.error = "smart", True, 502, "upstream_unavailable: none"
-    ctx.target = Target(provider, "m-1")
+    ctx.target = Target(provider, "m-1", ProviderHealth("fake", Breaker(3, 10)))
     ctx.input_tokens, ctx.output_tokens, ctx.cost, ctx.usage_estimated = 7, 6, 0.25, True
     ctx.cache_status, ctx.cache_note = "MISS", "semantic lookup skipped"
     ctx.route_notes, ctx.guard_notes = ["first", "second"], ["email: redacted"]

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from cli.tui.model import Snapshot, clock, count, ms, status_style, usd
+from server.core.names import CACHE_HITS, CacheStatus
 
 # (label, minimum width, share of the width left over); cells get one space either side.
 COLUMNS = (("time", 8, 0), ("key", 7, 1), ("model", 10, 1), ("upstream", 13, 2), ("st", 3, 0),
@@ -28,8 +29,8 @@ def cells(row: dict, snap: Snapshot, upstream_width: int = 13) -> list[Text]:
     key = snap.key_names.get(row.get("key_id") or "", row.get("key_id") or "-")
     retries = (row.get("attempts") or "").count(",")
     mark = f" ↻{retries}" if retries else ""
-    if row.get("cache") in ("HIT", "SEMANTIC_HIT"):
-        upstream = Text("cache hit" if row["cache"] == "HIT" else "cache sem", style="cyan")
+    if row.get("cache") in CACHE_HITS:
+        upstream = Text("cache hit" if row["cache"] == CacheStatus.HIT else "cache sem", style="cyan")
     elif row.get("provider"):
         name = f"{row['provider']}:{row.get('upstream_model') or ''}"
         room = max(1, upstream_width - len(mark))

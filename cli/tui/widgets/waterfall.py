@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from cli.tui.model import ms, span_bar
+from server.core.names import ATTR_STATUS, ATTR_TARGET
 
 FIXED = (("span", 24), ("start", 7), ("took", 7))
 EPS = 1e-6  # ms: stages follow each other, so only real nesting counts
@@ -35,7 +36,7 @@ def ordered(spans: list[dict]) -> list[dict]:
 
 def is_attempt(span: dict) -> bool:
     """One call to an upstream (the gateway names its target in gate.target)."""
-    return "gate.target" in (span.get("attributes") or {}) or span.get("name", "").startswith("upstream")
+    return ATTR_TARGET in (span.get("attributes") or {}) or span.get("name", "").startswith("upstream")
 
 
 def span_style(span: dict, depth: int) -> str:
@@ -51,11 +52,11 @@ def label(span: dict, depth: int) -> Text:
     attrs = span.get("attributes") or {}
     text = Text("  " * depth, overflow="ellipsis", no_wrap=True)
     error = span.get("status") == "error"
-    if "gate.target" in attrs:
+    if ATTR_TARGET in attrs:
         text.append("→ ", style="dim")
-        text.append(str(attrs["gate.target"]), style="red" if error else "magenta")
-        if attrs.get("gate.status") is not None:
-            text.append(f" {attrs['gate.status']}", style="red" if error else "green")
+        text.append(str(attrs[ATTR_TARGET]), style="red" if error else "magenta")
+        if attrs.get(ATTR_STATUS) is not None:
+            text.append(f" {attrs[ATTR_STATUS]}", style="red" if error else "green")
         return text
     text.append(span["name"], style="red" if error else "bold" if depth == 0 else "")
     return text

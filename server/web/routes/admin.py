@@ -16,6 +16,7 @@ from litestar.exceptions import InternalServerException
 from server.admin.endpoints import ENDPOINTS, PREFIX, Endpoint
 from server.admin.refusal import Refused
 from server.core.errors import Unauthorized
+from server.core.names import REQUEST_ID_HEADER
 from server.web.http import unreadable_body
 from server.pipeline import request_id
 from server.pipeline.authenticate import bearer
@@ -65,7 +66,7 @@ def _handler(endpoint: Endpoint):
         except Refused as exc:
             raise exc.http() from None
         return Response(encode(result), status_code=endpoint.status, media_type="application/json",
-                        headers={"x-gate-request-id": request_id(request.scope)})
+                        headers={REQUEST_ID_HEADER: request_id(request.scope)})
 
     handle.__name__ = handle.__qualname__ = endpoint.name
     litestar_path = re.sub(r"\{(\w+)\}", r"{\1:str}", endpoint.path)

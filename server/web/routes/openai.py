@@ -7,6 +7,7 @@ import time
 from litestar import Request, Response, get
 
 from server.core.errors import NotFound
+from server.core.names import REQUEST_ID_HEADER
 from server.web.http import Incoming
 from server.pipeline import authenticate, request_id
 from server.runtime.state import GatewayState
@@ -35,7 +36,7 @@ async def list_models(request: Request) -> Response:
     created = int(state.started_at)
     body = {"object": "list", "data": [_model(a, created) for a in sorted(aliases)]}
     return Response(encode(body), media_type="application/json",
-                    headers={"x-gate-request-id": request_id(request.scope)})
+                    headers={REQUEST_ID_HEADER: request_id(request.scope)})
 
 
 @get("/v1/models/{alias:str}")
@@ -46,5 +47,5 @@ async def get_model(request: Request) -> Response:
         raise NotFound(f"The model '{alias}' does not exist on this gateway or your key may not use it.",
                        param="model")
     return Response(encode(_model(alias, int(state.started_at))), media_type="application/json",
-                    headers={"x-gate-request-id": request_id(request.scope)})
+                    headers={REQUEST_ID_HEADER: request_id(request.scope)})
 

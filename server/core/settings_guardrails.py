@@ -1,5 +1,7 @@
-"""gateway.toml's [guardrails]: the default policy, and named policies that models and keys
-may choose (`[models.X] guardrails = "strict"`, `gate keys create --guardrails strict`)."""
+"""gateway.toml's [guardrails] as plain data: the default policy, and named policies that
+models and keys may choose (`[models.X] guardrails = "strict"`, `gate keys create
+--guardrails strict`). server/guardrails/policies.py compiles them where the runtime builds
+its topology (and the CLI, to check a file)."""
 
 from __future__ import annotations
 
