@@ -10,7 +10,6 @@ from server.core.periods import PeriodError, normalize, window
 from server.core.prices import price_for, shipped
 from server.core.settings import parse_settings
 from server.store import budgets as budget_store
-from server.store import db
 from server.store import keys as key_store
 from server.store import ratelimits
 from server.store import teams as team_store
@@ -18,13 +17,6 @@ from server.store import teams as team_store
 
 def ts(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
-
-
-@pytest.fixture
-def conn(tmp_path):
-    c = db.connect(tmp_path / "gate.db")
-    yield c
-    c.close()
 
 
 def test_periods_are_calendar_aligned_in_utc():

@@ -31,13 +31,6 @@ print(liveness.me())
 """
 
 
-@pytest.fixture
-def conn(tmp_path):
-    c = db.connect(tmp_path / "gate.db")
-    yield c
-    c.close()
-
-
 def key_and_team_budgets(conn):
     team = team_store.create_team(conn, "ml")
     key = key_store.create_key(conn, "member", team_id=team.id).info.id

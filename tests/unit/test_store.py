@@ -15,13 +15,6 @@ from server.store.ledger_writer import LedgerWriter
 from server.store.migrations import MIGRATIONS
 
 
-@pytest.fixture
-def conn(tmp_path):
-    c = db.connect(tmp_path / "gate.db")
-    yield c
-    c.close()
-
-
 def test_wal_mode_and_sqlite_vec(conn):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.vec_version(conn).startswith("v0.")
