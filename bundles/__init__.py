@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from server.core.paths import cache_dir
+
 
 class BundleError(Exception):
     """A bundle cannot be made, or is refused; the message is one line saying why."""
@@ -36,14 +38,6 @@ def gate_version() -> str:
         return version("gate")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def cache_dir() -> Path:
-    """$GATE_CACHE, else $XDG_CACHE_HOME/gate, else ~/.cache/gate (as scripts/_setup.sh)."""
-    env = os.environ.get("GATE_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate"
 
 
 def build_dir() -> Path:

@@ -173,7 +173,7 @@ def running_gateway(settings: Settings) -> Check:
 
 
 def disk(settings: Settings) -> list[Check]:
-    from server.core.llama_runtime import models_dir
+    from server.core.paths import models_dir
 
     places = {"database": Path(settings.database.path).parent, "models": models_dir()}
     for name, p in settings.providers.items():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server.core.llama_runtime import models_dir as default_models_dir
+from server.core.paths import models_dir as default_models_dir
 
 # The file the set-up builds (scripts/build-embedder, which runs the converter
 # cli/tools/gguf_convert.py) and serving loads when [cache] embedder is unset. q8_0 embeds

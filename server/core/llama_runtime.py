@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from server.core.paths import cache_dir
+
 log = logging.getLogger("gate.llama")
 
 FORCE_ENV = "GATE_LLAMA_CPU"
@@ -190,24 +192,7 @@ def host_signature(libraries) -> str:
 
 
 def verdicts_file(signature: str) -> Path:
-    return _cache_dir() / VERDICTS_FILE.format(signature=signature[:16])
-
-
-def _cache_dir() -> Path:
-    """$GATE_CACHE, else $XDG_CACHE_HOME/gate, else ~/.cache/gate (as scripts/_setup.sh)."""
-    env = os.environ.get("GATE_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate"
-
-
-def models_dir() -> Path:
-    """Where built models are kept (the embedder GGUF, models assembled from packages):
-    $GATE_MODELS_DIR, else $XDG_CACHE_HOME/gate/models, else ~/.cache/gate/models."""
-    env = os.environ.get("GATE_MODELS_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate" / "models"
+    return cache_dir() / VERDICTS_FILE.format(signature=signature[:16])
 
 
 def _read(cache_file: Path, signature: str) -> dict:

@@ -23,7 +23,7 @@ from server.core.errors import (
     Unsupported,
     UpstreamUnavailable,
 )
-from server.core.llama_runtime import models_dir
+from server.core.paths import models_dir
 from server.providers.base import Health, Probe, Reply, UpstreamCall
 from server.providers.chat_templates import TEMPLATES
 from server.providers.embeddings import encoded
