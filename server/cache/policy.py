@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -19,6 +18,7 @@ import msgspec
 from server.core.settings import CacheSettings
 from server.store.keys import Principal
 from server.core.wire import RawFields
+from server.guardrails.base import INLINE_CHARS
 
 if TYPE_CHECKING:
     from server.guardrails import Scanner
@@ -124,15 +124,7 @@ def _float(value: str | None) -> float | None:
 
 # The guardrails check longer texts in a helper process; the cache's screen runs inline, so
 # it stops here (a 3.6 MB question would otherwise stall the worker for seconds).
-SCREEN_MAX_CHARS = 16_384
-
-
-@lru_cache(maxsize=1)
-def builtin_scanner() -> "Scanner":
-    """Every built-in detector (used when guardrails are off), compiled once."""
-    from server.guardrails import BUILTIN_KINDS, Scanner
-
-    return Scanner(set(BUILTIN_KINDS))
+SCREEN_MAX_CHARS = INLINE_CHARS
 
 
 def found(scanner: "Scanner", text: str) -> dict[str, int]:

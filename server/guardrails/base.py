@@ -23,6 +23,10 @@ IP = "ip"
 SECRET = "secret"
 BUILTIN_KINDS: tuple[str, ...] = (EMAIL, PHONE, CARD, IBAN, SSN, IP, SECRET)
 
+# Texts up to this many characters are checked inline on the event loop (a few ms at worst);
+# longer ones go to the helper process (server.guardrails.offload), or are not screened.
+INLINE_CHARS = 16_384
+
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from collections.abc import Collection, Iterable, Sequence
 
 from server.guardrails.base import (
@@ -139,6 +140,14 @@ class Scanner:
         for detector in self.detectors:
             found.extend(detector.detect(text))
         return resolve_overlaps(found)
+
+
+@lru_cache(maxsize=1)
+def builtin_scanner() -> Scanner:
+    """Every built-in detector, compiled once and shared (a Scanner keeps no state between
+    scans): the cache's screen without guardrails, trace redaction, the upstream-error
+    scrubber and the output guard all use this one."""
+    return Scanner(set(BUILTIN_KINDS))
 
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:

@@ -26,9 +26,9 @@ import msgspec
 
 from server.core.errors import GateError
 from server.core.settings_guardrails import GuardrailPolicy
+from server.guardrails.base import INLINE_CHARS
 from server.guardrails.runtime import Guard, InputVerdict, inspect_input
 
-INLINE_CHARS = 16_384
 
 
 class ScanTimeout(GateError, RuntimeError):
@@ -93,7 +93,7 @@ class Offload:
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            self._waiting.pop(future, None)
+            self._waiting.pop(future, None)  # before the kill, which fails whatever still waits
             self._kill(pool)
             raise ScanTimeout(f"the input check took longer than {timeout:g} s") from None
         finally:

@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field
 
 from server.core.settings_guardrails import GuardrailPolicy
-from server.guardrails.detectors import CustomPattern, Scanner, WordList
+from server.guardrails.base import BUILTIN_KINDS
+from server.guardrails.detectors import CustomPattern, Scanner, WordList, builtin_scanner
 from server.guardrails.injection import InjectionDetector
 from server.guardrails.redact import Redactor, StreamRestorer, restore
 from server.guardrails.topics import TopicPolicy
 
-BUILTIN = ("email", "phone", "card", "iban", "ssn", "ip", "secret")
+
 WINDOW = 96  # how far back a stream looks for the start of a value still arriving
 # Characters with which personal data and secrets begin or that they contain; prose without
 # them streams on at once (only the word still being written is held back).
@@ -35,11 +36,11 @@ class Guard:
         self.injection = InjectionDetector(threshold=policy.injection_threshold) if policy.injection != "off" else None
         self.topics = (TopicPolicy(allow=policy.topics_allow or None, deny=policy.topics_deny)
                        if policy.topics_allow or policy.topics_deny else None)
-        self.output_scanner = Scanner(set(BUILTIN)) if policy.output_pii != "off" else None
+        self.output_scanner = builtin_scanner() if policy.output_pii != "off" else None
         # What the cache screens the questions and answers it would keep with: every built-in
         # kind and the site's own, whatever the policy checks on the way in.
-        self.screen = (self.scanner if self.scanner is not None and set(policy.pii) >= set(BUILTIN)
-                       else Scanner(set(BUILTIN), custom=custom))
+        self.screen = (self.scanner if self.scanner is not None and set(policy.pii) >= set(BUILTIN_KINDS)
+                       else Scanner(set(BUILTIN_KINDS), custom=custom) if custom else builtin_scanner())
 
     def action(self, kind: str) -> str:
         return self.policy.actions.get(kind, self.policy.pii_action)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from server.cache.policy import Bypass, builtin_scanner, describe, found, plan
+from server.cache.policy import Bypass, describe, found, plan
+from server.guardrails.detectors import builtin_scanner
 from server.core.names import CacheStatus
 from server.pipeline.context import RequestContext
 

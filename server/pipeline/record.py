@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from server.observe import telemetry
 from server.observe.request_record import BODY_LIMIT, RequestRecord
-from server.cache.policy import builtin_scanner, describe, found
+from server.cache.policy import describe, found
+from server.guardrails.detectors import builtin_scanner
 from server.cache.entries import NewEntry
 from server.guardrails import Redactor
 from server.core.names import CacheStatus

@@ -29,7 +29,7 @@ from urllib.parse import quote, quote_plus
 
 import msgspec
 
-from server.guardrails.detectors import BUILTIN_KINDS, SECRET, Scanner
+from server.guardrails.detectors import SECRET, builtin_scanner
 from server.core.settings import ConfigError, OpenAIProvider, Settings, admin_token, resolve_secret
 
 REDACTED = "[REDACTED]"
@@ -41,7 +41,6 @@ MAX_EVENT = 16384  # a larger error event in a stream is replaced, not scrubbed
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1 but tab and newline, and DEL
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-~%]+")
 _AUTH = re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z0-9._~+/=\-]*\d)[A-Za-z0-9._~+/=\-]{8,}")
-_DETECTOR = Scanner(BUILTIN_KINDS)  # secrets and every kind of personal data
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE = msgspec.json.Decoder().decode
 
@@ -82,8 +81,9 @@ class Scrubber:
         for secret in secrets:
             if len(secret) < EDGE:
                 continue  # too short to tell from ordinary text
-            whole.update(f for f in forms(secret) if len(f) >= GRAM)
-            for form in forms(secret):
+            encoded = forms(secret)
+            whole.update(f for f in encoded if len(f) >= GRAM)
+            for form in encoded:
                 if len(form) < GRAM:
                     short.add(form)
                 grams.update(form[i:i + GRAM] for i in range(len(form) - GRAM + 1))
@@ -130,7 +130,7 @@ class Scrubber:
     def scrub(self, text: str) -> str:
         """`text` with every credential in it replaced, and no terminal control character."""
         text = self._echoes(_CONTROL.sub("\ufffd", text))
-        for f in reversed(_DETECTOR.scan(text)):  # from the end, so earlier offsets stay valid
+        for f in reversed(builtin_scanner().scan(text)):  # secrets and every kind of personal data;  # from the end, so earlier offsets stay valid
             text = text[:f.start] + (REDACTED if f.kind == SECRET else f"[{f.kind.upper()}]") + text[f.end:]
         return _AUTH.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
