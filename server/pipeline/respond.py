@@ -91,7 +91,8 @@ def json_out(ctx: RequestContext, finish: Finish) -> JsonOut:
     keep = ctx.cache_plan is not None or (ctx.principal is not None and ctx.principal.log_bodies)
     if reply.usage is None or keep:  # the text: to count it, to cache it, or to trace it
         view = decode_reply(reply.body)
-        ctx.output_text.append(view.text())
+        if not ctx.collect:  # a collected answer's text is in output_text already, delta by delta
+            ctx.output_text.append(view.text())
         ctx.finish_reason = view.choices[0].finish_reason if view.choices else None
     ctx.ttfb_ms = ctx.elapsed_ms()
     return JsonOut(guard_output.json_body(ctx, reply.body), reply.status, headers(ctx), finish)

@@ -179,3 +179,19 @@ async def test_a_file_part_is_refused_for_a_budgeted_key_only(client, settings):
     assert r.status_code == 400 and r.json()["error"]["code"] == "unbounded_content"
     assert r.json()["error"]["param"] == "messages[0].content[1]"
     assert (await client.post("/v1/chat/completions", json=body)).status_code == 200  # no budget
+
+
+async def test_a_collected_json_answer_counts_its_text_once(client, settings, fake):
+    # A budgeted JSON answer is fetched as a stream (collect) and assembled; with no usage
+    # from the upstream its output is counted from its text, which must be there once, as
+    # for the same answer to a key without a budget (it was counted twice: delta by delta,
+    # then again from the assembled body).
+    plain = make_key(settings.database.path, name="plain")
+    budgeted = make_key(settings.database.path, name="budgeted", budget_tokens=100_000, period="daily")
+    body = {"model": "nousage", "messages": HI, "max_tokens": 50}
+    for key in (plain, budgeted):
+        r = await client.post("/v1/chat/completions", json=body, headers=auth(key))
+        assert r.status_code == 200, r.text
+    rows = await ledger_rows(client, settings, 2)
+    counted = {r.key_id: r.output_tokens for r in rows if r.alias == "nousage"}
+    assert len(counted) == 2 and len(set(counted.values())) == 1, counted
