@@ -36,6 +36,27 @@ def encoded(vector: Any, encoding_format: str) -> str | list[float]:
     return np.asarray(vector, dtype="<f4").tolist()
 
 
+class _Item(msgspec.Struct):
+    embedding: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _Vectors(msgspec.Struct):
+    data: list[_Item] | None = None
+
+
+_decode_vectors = msgspec.json.Decoder(_Vectors).decode
+
+
+def _any_wrong(body: bytes, opener: bytes) -> bool:
+    """Does any vector start with `opener` (a list where base64 was asked, or a string where
+    floats were)? Anything this light decode cannot read goes to the full one below."""
+    try:
+        data = _decode_vectors(body).data
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return True
+    return any(bytes(item.embedding).lstrip()[:1] == opener for item in data or ())
+
+
 def as_requested(body: bytes, encoding_format: str) -> bytes:
     """An upstream's embeddings answer with every vector in the asked encoding.
 
@@ -43,6 +64,8 @@ def as_requested(body: bytes, encoding_format: str) -> bytes:
     only a vector of the wrong kind makes it re-encoded.
     """
     wrong = list if encoding_format == "base64" else str
+    if not _any_wrong(body, b"[" if wrong is list else b'"'):
+        return body  # the usual case, read without making a float of every value
     try:
         reply = msgspec.json.decode(body)
     except msgspec.DecodeError:
