@@ -103,7 +103,7 @@ def spent(conn: apsw.Connection, budget: Budget, now: float) -> tuple[float, int
     return usd, tokens
 
 
-def held(conn: apsw.Connection, budget: Budget, now: float) -> tuple[float, int]:
+def held(conn: apsw.Connection, budget: Budget) -> tuple[float, int]:
     """What requests in flight hold: every reservation until it is settled or charged."""
     usd, tokens = conn.execute(
         "SELECT coalesce(sum(usd), 0), coalesce(sum(tokens), 0) FROM reservations "
@@ -131,7 +131,7 @@ def reserve_in(conn: apsw.Connection, request_id: str, budgets: list[Budget], us
     holder no process can judge alive or dead (another host or container)."""
     for b in budgets:
         s_usd, s_tok = spent(conn, b, now)
-        h_usd, h_tok = held(conn, b, now)
+        h_usd, h_tok = held(conn, b)
         if _over(b.limit_usd, s_usd + h_usd, usd) or _over(b.limit_tokens, s_tok + h_tok, tokens):
             fits = not (_over(b.limit_usd, s_usd, usd) or _over(b.limit_tokens, s_tok, tokens))
             return Refusal(b, s_usd, s_tok, h_usd, h_tok, window(b.period, now).resets_at, fits)
@@ -188,10 +188,6 @@ def _crossings(b: Budget, before: float, after: float, limit: float | int | None
     return out
 
 
-def release(conn: apsw.Connection, request_id: str) -> None:
-    conn.execute("DELETE FROM reservations WHERE request_id = ?", (request_id,))
-
-
 def prune(conn: apsw.Connection, now: float) -> int:
     """Drop old rate windows (reservations are settled or charged, never dropped)."""
     with immediate(conn):
@@ -218,7 +214,7 @@ def status(conn: apsw.Connection, now: float | None = None) -> list[BudgetStatus
     out = []
     for b in all_budgets(conn):
         s_usd, s_tok = spent(conn, b, now)
-        h_usd, h_tok = held(conn, b, now)
+        h_usd, h_tok = held(conn, b)
         out.append(BudgetStatus(b.scope, b.owner_name, b.period, b.limit_usd, b.limit_tokens,
                                 s_usd, s_tok, h_usd, h_tok, b.soft_pct, window(b.period, now).resets_at))
     return out

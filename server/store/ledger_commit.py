@@ -22,7 +22,7 @@ import apsw
 from server.store import traces as trace_store
 from server.store.db import immediate
 from server.store.ledger import LedgerRow, insert_row
-from server.store.ledger_writer import LedgerWriter
+from server.store.ledger_writer import LedgerWriter, settle_in_savepoint
 
 log = logging.getLogger("gate.ledger")
 
@@ -75,15 +75,6 @@ class LedgerCommit:
 
     def _one(self, row: LedgerRow, settle: Settle | None) -> list:
         """One request, in a savepoint: a settlement that fails alone still leaves its row."""
-        if settle is not None:
-            try:
-                with self._conn:
-                    events = settle(self._conn)
-                    insert_row(self._conn, row)
-                    return events
-            except apsw.BusyError:
-                raise
-            except apsw.Error as exc:
-                log.error("request %s: cannot settle its limits: %s", row.request_id, exc)
+        events = settle_in_savepoint(self._conn, row, settle) if settle is not None else []
         insert_row(self._conn, row)
-        return []
+        return events

@@ -24,6 +24,19 @@ from server.store.ledger import LedgerRow, insert_rows
 log = logging.getLogger("gate.ledger")
 
 
+def settle_in_savepoint(conn: apsw.Connection, row: LedgerRow, settle: Callable[[apsw.Connection], list]) -> list:
+    """A request's settlement in a savepoint: one that fails alone still leaves its row (a
+    busy file is the caller's to retry)."""
+    try:
+        with conn:
+            return settle(conn)
+    except apsw.BusyError:
+        raise
+    except apsw.Error as exc:
+        log.error("request %s: cannot settle its limits: %s", row.request_id, exc)
+        return []
+
+
 class LedgerWriter:
     def __init__(self, conn: apsw.Connection, *, flush_interval_ms: int, batch_size: int) -> None:
         self._conn = conn
@@ -82,7 +95,7 @@ class LedgerWriter:
                     events = []
                     for row, settle in unwritten:
                         if settle is not None:
-                            events += self._settle(row, settle)
+                            events += settle_in_savepoint(self._conn, row, settle)
                     insert_rows(self._conn, [row for row, _ in unwritten])
                     trace_store.insert(self._conn, traces)
                     if self.on_batch is not None:
@@ -97,16 +110,6 @@ class LedgerWriter:
         for export in self.exporters:
             export(traces)
         return events
-
-    def _settle(self, row: LedgerRow, settle: Callable[[apsw.Connection], list]) -> list:
-        try:
-            with self._conn:  # a savepoint: a settlement that fails alone still leaves its row
-                return settle(self._conn)
-        except apsw.BusyError:
-            raise
-        except apsw.Error as exc:
-            log.error("request %s: cannot settle its limits: %s", row.request_id, exc)
-            return []
 
     @staticmethod
     def _paired(batch: list[LedgerRow], traces: list[trace_store.Trace]) -> list[trace_store.Trace | None]:
