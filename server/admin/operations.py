@@ -140,8 +140,8 @@ def rotate_key(conn, ref: str) -> key_store.CreatedKey:
 def set_rate_limits(conn, ref: str, rpm: int | None, tpm: int | None) -> key_store.KeyInfo:
     _count("rpm", rpm, MAX_RPM)
     _count("tpm", tpm, MAX_TPM)
-    _key(conn, ref)
-    return key_store.set_limits(conn, ref, rpm=rpm, tpm=tpm)
+    with _refused("not_found"):
+        return key_store.set_limits(conn, ref, rpm=rpm, tpm=tpm)
 
 
 def list_teams(conn) -> list[team_store.TeamInfo]:
