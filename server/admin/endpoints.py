@@ -82,12 +82,9 @@ class Body:
 
     def read(self, body: bytes) -> dict[str, Any]:
         try:
-            value = msgspec.json.decode(body, type=self.type)
-            json_limits.check(body)
+            value = json_limits.decode_checked(lambda b: msgspec.json.decode(b, type=self.type), body)
         except (msgspec.DecodeError, msgspec.ValidationError, json_limits.JsonLimitError) as exc:
             raise Refused(f"invalid request: {exc}") from None
-        except RecursionError:
-            raise Refused(f"invalid request: JSON nested deeper than {json_limits.MAX_DEPTH} levels") from None
         if self.fields:
             return {name: value.get(name) for name in self.fields}
         return {"spec": value}

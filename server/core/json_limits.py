@@ -63,6 +63,18 @@ class JsonLimitError(GateError, ValueError):
     """The body is valid JSON but beyond what the gateway accepts; the message says why."""
 
 
+def decode_checked(decode, body: bytes):
+    """`decode(body)`, then `check(body)`: what every JSON body the gateway reads goes
+    through. msgspec gives up at about 1,000 levels, before the depth check could say so:
+    its RecursionError is the same refusal."""
+    try:
+        value = decode(body)
+    except RecursionError:
+        raise JsonLimitError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    check(body)
+    return value
+
+
 def check(body: bytes, max_depth: int = MAX_DEPTH) -> None:
     """Raise JsonLimitError when `body` (valid JSON) nests too deep or holds an unusable number."""
     deep = body.count(b"[") + body.count(b"{") > max_depth

@@ -40,8 +40,7 @@ async def stage(ctx: RequestContext, state: GatewayState) -> None:
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        ctx.fields = decode_fields(body)
-        json_limits.check(body)
+        ctx.fields = json_limits.decode_checked(decode_fields, body)
         view = VIEW_DECODERS[ctx.op](body)
     except msgspec.ValidationError as exc:
         param, message = _param(str(exc))
@@ -53,9 +52,6 @@ async def stage(ctx: RequestContext, state: GatewayState) -> None:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     except json_limits.JsonLimitError as exc:
         raise InvalidRequest(f"request body is not accepted: {exc}", code="json_limit") from None
-    except RecursionError:  # msgspec gives up at about 1,000 levels, before the depth check
-        raise InvalidRequest(f"request body is not accepted: JSON nested deeper than "
-                             f"{json_limits.MAX_DEPTH} levels", code="json_limit") from None
     if isinstance(view, ChatView) and not view.messages:
         raise InvalidRequest("'messages' must not be empty", param="messages")
     ctx.view = view
