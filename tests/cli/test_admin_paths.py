@@ -5,54 +5,17 @@ table serves: every request they make, recorded by a server on 127.0.0.1, is one
 from __future__ import annotations
 
 import re
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from cli.backend import Backend, RemoteBackend
 from cli.tui.client import AdminClient
 from server.admin.endpoints import ENDPOINTS, PREFIX, Endpoint
-from tests.fake_upstream import free_port
+from tests.cli.conftest import Recorder
 
 TOKEN = "recording-admin-token"
 ODD = "a b/c?d&e%"  # a name that must stay one path segment or one query value
-
-
-class Recorder:
-    """Answers every request with an empty JSON list ({"removed": 0} for a cache clear) and
-    keeps (method, path, query) of each."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, dict[str, list[str]]]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                url = urllib.parse.urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                owner.seen.append((self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True)))
-                body = b'{"removed": 0}' if url.path.endswith("/cache/clear") else b"[]"
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture
