@@ -344,3 +344,20 @@ class FakeUpstream:
         loop = self._loop
         asyncio.run_coroutine_threadsafe(self.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
+
+
+def echoed_fragments(*secrets: str) -> list[str]:
+    """What of each secret must appear nowhere once the gateway has scrubbed an echo of it
+    (FakeUpstream.echoed's forms): the secret, its ends, its URL-encoded and base64 forms, the
+    masked echo."""
+    out = []
+    for s in secrets:
+        out += [s, s[:8], s[3:11], s[-8:], "****" + s[-4:], quote(s, safe=""),
+                base64.b64encode(("Bearer " + s).encode()).decode()[12:24]]
+    return out
+
+
+def assert_no_fragment(where: str, text: str | bytes, *secrets: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    leaked = [n for n in echoed_fragments(*secrets) if n.encode() in data]
+    assert not leaked, f"{where}: secret fragments {leaked} in: {data[:2000]!r}"
