@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.context import console, esc, fail, globals_
-from server.core.settings import ConfigError, LlamaCppProvider, admin_token, resolve_secret
+from server.core.settings import ConfigError, admin_token, resolve_secret, secret_refs
 
 app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 
@@ -17,12 +17,8 @@ def check(ctx: typer.Context) -> None:
     settings = g.settings()
     try:
         admin_token(settings)
-        for name, p in settings.providers.items():
-            if not isinstance(p, LlamaCppProvider):
-                if p.api_key:
-                    resolve_secret(p.api_key, settings.source, f"providers.{name}.api_key")
-                for header, ref in p.headers.items():
-                    resolve_secret(ref, settings.source, f"providers.{name}.headers.{header}")
+        for _, key, ref in secret_refs(settings):
+            resolve_secret(ref, settings.source, key)
     except ConfigError as exc:
         fail(str(exc))
     console.print(f"[green]ok[/] {esc(settings.source)}: {len(settings.providers)} providers, "

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.context import console, err_console, esc, fail, globals_
-from server.core.settings import CONFIG_ENV, ConfigError, LlamaCppProvider, ServerSettings, resolve_secret
+from server.core.settings import CONFIG_ENV, ConfigError, LlamaCppProvider, ServerSettings, resolve_secret, secret_refs
 from server.store import db
 
 STOP_TIMEOUT_S = 10  # after SIGINT/SIGTERM, a worker still running this long is killed
@@ -135,16 +135,14 @@ def _check_port(host: str, port: int) -> None:
 
 def _warn_unapplied(settings) -> None:
     """Secret references that do not resolve here: the gateway serves without those providers."""
-    for name, provider in settings.providers.items():
-        refs = [(f"providers.{name}.api_key", getattr(provider, "api_key", None))]
-        refs += [(f"providers.{name}.headers", ref) for ref in (getattr(provider, "headers", None) or {}).values()]
-        for key, ref in refs:
-            if not ref:
-                continue
-            try:
-                resolve_secret(ref, settings.source, key)
-            except ConfigError as exc:
-                err_console.print(f"[bold yellow]warning:[/] {esc(exc)}: provider '{esc(name)}' is left out until it "
-                                  "resolves (gate doctor, /health/ready config_error)", highlight=False,
-                                  soft_wrap=True)
-                break
+    warned: set[str] = set()
+    for name, key, ref in secret_refs(settings):
+        if name in warned:
+            continue  # one warning a provider: it is left out whichever reference fails
+        try:
+            resolve_secret(ref, settings.source, key)
+        except ConfigError as exc:
+            warned.add(name)
+            err_console.print(f"[bold yellow]warning:[/] {esc(exc)}: provider '{esc(name)}' is left out until it "
+                              "resolves (gate doctor, /health/ready config_error)", highlight=False,
+                              soft_wrap=True)

@@ -344,6 +344,18 @@ def _anchor_provider(provider: ProviderSettings, base: Path) -> ProviderSettings
     return provider
 
 
+def secret_refs(settings: Settings) -> list[tuple[str, str, str]]:
+    """Every provider's secret reference: (provider, its key path, the reference). The one
+    walk that `config check`, `serve`'s warnings and the error scrubber share."""
+    out = []
+    for name, p in settings.providers.items():
+        if isinstance(p, OpenAIProvider):
+            if p.api_key:
+                out.append((name, f"providers.{name}.api_key", p.api_key))
+            out += [(name, f"providers.{name}.headers.{h}", ref) for h, ref in p.headers.items()]
+    return out
+
+
 def resolve_secret(ref: str, source: str = "", key: str = "") -> Secret:
     """Resolve env:NAME or file:PATH; errors name the reference, never a value."""
     where = f"{source}: key '{key}': " if source or key else ""

@@ -30,7 +30,7 @@ from urllib.parse import quote, quote_plus
 import msgspec
 
 from server.guardrails.detectors import SECRET, builtin_scanner
-from server.core.settings import ConfigError, OpenAIProvider, Settings, admin_token, resolve_secret
+from server.core.settings import ConfigError, Settings, admin_token, resolve_secret, secret_refs
 
 REDACTED = "[REDACTED]"
 GRAM = 8      # this many characters in a row of a secret's form are an echo of it
@@ -103,13 +103,8 @@ class Scrubber:
         """Every secret the configuration holds: the providers' keys and headers, the admin
         token. One that does not resolve is skipped: it is never sent, so never echoed (the
         provider that needs it fails to build, with its own error)."""
-        refs: list[tuple[str, str]] = []
-        for name, p in settings.providers.items():
-            if isinstance(p, OpenAIProvider):
-                refs += [(p.api_key, f"providers.{name}.api_key")] if p.api_key else []
-                refs += [(ref, f"providers.{name}.headers") for ref in p.headers.values()]
         found: list[str] = []
-        for ref, key in refs:
+        for _, key, ref in secret_refs(settings):
             try:
                 found.append(resolve_secret(ref, settings.source, key).reveal())
             except ConfigError:
